@@ -1,0 +1,243 @@
+"""Closed-form attacks: what the server computes from the message alone, no optimisation.
+
+Chapter 01 (Claim 1 of Qian, Nassar & Hansen 2021). For a first layer z = Wx + b followed by
+*any* differentiable network and loss, unit i receives δᵢ = ∂ℓ/∂zᵢ and
+
+    ∂ℓ/∂Wᵢ = δᵢ · x        ∂ℓ/∂bᵢ = δᵢ        so   x = (∂ℓ/∂Wᵢ) / (∂ℓ/∂bᵢ)  when δᵢ ≠ 0.
+
+Depth, loss and label only enter through δᵢ, which cancels. Every function here sees only
+the model (its architecture and weights) and the message, never the private data.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from math import prod
+
+import torch
+import torch.fx
+from torch import Tensor, nn
+
+# Ops that only reshape the input; the first *real* layer is found by walking past them.
+PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
+PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
+PASS_THROUGH_FUNCTIONS = {torch.flatten, torch.reshape}
+# Layer types that ``reconstruct`` cannot invert in closed form, and where the course goes next.
+HANDLED_ELSEWHERE = {
+    nn.Conv2d: "a convolution comes first: chapter 03 inverts it (rl.analytic.invert_cnn)",
+    nn.Conv1d: "a convolution comes first: chapter 03 discusses conv layers",
+}
+
+
+def _check_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
+    """Shapes, dtypes, devices and finiteness of a (∂W, ∂b) pair; raises a clear error."""
+    if not isinstance(grad_weight, Tensor) or not isinstance(grad_bias, Tensor):
+        raise TypeError("grad_weight and grad_bias must be torch tensors")
+    if grad_weight.ndim < 2 or grad_weight.shape[:-1] != grad_bias.shape:
+        raise ValueError(
+            f"grad_weight must be (..., h, d) and grad_bias (..., h); got {tuple(grad_weight.shape)} "
+            f"and {tuple(grad_bias.shape)}. Did you pass the gradients of the same layer?")
+    if not grad_weight.is_floating_point() or grad_weight.dtype != grad_bias.dtype:
+        raise TypeError(f"gradients must share one floating dtype, got {grad_weight.dtype} and "
+                        f"{grad_bias.dtype}")
+    if grad_weight.device != grad_bias.device:
+        raise ValueError(f"gradients live on different devices: {grad_weight.device} and "
+                         f"{grad_bias.device}")
+    if not (torch.isfinite(grad_weight).all() and torch.isfinite(grad_bias).all()):
+        raise ValueError("the gradients contain NaN or inf; a closed form would return garbage. "
+                         "Check the client's loss (e.g. log of 0) before attacking.")
+
+
+def usable_units(grad_bias: Tensor, tol: float | None = None) -> Tensor:
+    """Mask of units whose ∂ℓ/∂bᵢ = δᵢ is large enough to divide by.
+
+    A unit is unusable when δᵢ = 0 (a dead ReLU unit, or a sample the model already fits
+    perfectly) or so small that it is no longer a normal floating-point number, where the
+    ratio loses precision. ``tol`` defaults to the smallest normal number of the dtype.
+    """
+    tol = torch.finfo(grad_bias.dtype).tiny if tol is None else tol
+    return grad_bias.abs() > tol
+
+
+def unit_estimates(grad_weight: Tensor, grad_bias: Tensor,
+                   tol: float | None = None) -> tuple[Tensor, Tensor]:
+    """The per-unit ratios ∂ℓ/∂Wᵢ ÷ ∂ℓ/∂bᵢ and which of them are usable.
+
+    Args:
+        grad_weight: (..., h, d) gradient of the first layer's weight.
+        grad_bias: (..., h) gradient of its bias.
+        tol: smallest |∂ℓ/∂bᵢ| that counts as usable (see :func:`usable_units`).
+
+    Returns:
+        ``(ratios, usable)``: (..., h, d) estimates (zero rows where unusable) and the (..., h)
+        boolean mask. With one sample every usable row equals x; with a batch each row is a
+        δ-weighted mixture of the images (chapter 02).
+    """
+    _check_pair(grad_weight, grad_bias)
+    usable = usable_units(grad_bias, tol)
+    safe_bias = torch.where(usable, grad_bias, torch.ones_like(grad_bias))
+    ratios = grad_weight / safe_bias.unsqueeze(-1) * usable.unsqueeze(-1)
+    return ratios, usable
+
+
+def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = None) -> Tensor:
+    """The input of a biased linear layer from its gradients, using every usable unit.
+
+    Solves the least-squares problem min_x Σᵢ ‖∂Wᵢ − ∂bᵢ·x‖² over usable units, whose answer
+    x = Σᵢ ∂bᵢ ∂Wᵢ / Σᵢ ∂bᵢ² weights each unit's ratio by ∂bᵢ²: units with a large |δᵢ|
+    count most, and a single bad unit cannot spoil the result. Leading dimensions are
+    treated as independent clients, so N messages are inverted in one call.
+
+    Raises:
+        ValueError: on mismatched shapes, NaN/inf, or a client with no usable unit (δ = 0
+            everywhere: every unit dead, or the sample already perfectly fitted).
+    """
+    _check_pair(grad_weight, grad_bias)
+    usable = usable_units(grad_bias, tol)
+    no_unit = ~usable.any(dim=-1)
+    if no_unit.any():
+        which = no_unit.nonzero().tolist() if no_unit.ndim else "the only client"
+        raise ValueError(
+            f"no usable unit for {which}: every |∂ℓ/∂b| is zero or below tolerance, i.e. δ = 0 "
+            "(all units dead, e.g. ReLU, or a perfectly fitted sample). x cannot be recovered "
+            "from this message.")
+    # Rescale by the largest |∂b| per client first, so that tiny δ do not underflow when squared.
+    scale = grad_bias.abs().amax(dim=-1, keepdim=True)
+    bias = grad_bias / scale * usable
+    weight = grad_weight / scale.unsqueeze(-1)
+    return (bias.unsqueeze(-1) * weight).sum(-2) / bias.square().sum(-1, keepdim=True)
+
+
+def direction_without_bias(grad_weight: Tensor) -> Tensor:
+    """With no bias only the direction of x leaks: the top right singular vector of ∂W.
+
+    ∂W = δ xᵀ has rank one, so its row space is the line through x. The sign is chosen so that
+    the pixels sum to a positive number (images are non-negative). Returns a unit vector.
+    """
+    if grad_weight.ndim < 2 or not torch.isfinite(grad_weight).all():
+        raise ValueError("grad_weight must be a finite (..., h, d) tensor")
+    _, _, vh = torch.linalg.svd(grad_weight, full_matrices=False)
+    direction = vh[..., 0, :]
+    return direction * torch.sign(direction.sum(-1, keepdim=True) + 1e-30)
+
+
+def fix_scale(direction: Tensor, *, pixel: int | None = None, value: float | None = None,
+              norm: float | None = None) -> Tensor:
+    """Turn a direction into an image with one extra fact: one known pixel, or the norm ‖x‖."""
+    if (pixel is None) == (norm is None) or (pixel is not None and value is None):
+        raise ValueError("give either pixel=index and value=..., or norm=...")
+    if norm is not None:
+        return direction / direction.norm(dim=-1, keepdim=True) * norm
+    if torch.any(direction[..., pixel] == 0):
+        raise ValueError(f"pixel {pixel} is zero in the direction; pick another known pixel")
+    return direction * (value / direction[..., pixel:pixel + 1])
+
+
+# --- From a whole model ------------------------------------------------------------------
+def _reads_shape_only(node: torch.fx.Node) -> bool:
+    """``x.shape`` or ``x.size()``: reads the shape, not the data."""
+    return ((node.op == "call_function" and node.target is getattr and node.args[1] == "shape")
+            or (node.op == "call_method" and node.target in {"size", "dim"}))
+
+
+def first_layer(model: nn.Module) -> tuple[str, nn.Module]:
+    """The first layer that does arithmetic on the input, walking past reshapes (Flatten, view).
+
+    Returns:
+        ``(qualified name, module)`` as in ``model.named_modules()``.
+
+    Raises:
+        TypeError: when the model cannot be traced, the input feeds several ops, or the first
+            op is not a module (e.g. ``x * 2``).
+    """
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as error:  # noqa: BLE001 - fx raises many kinds; all mean "cannot trace"
+        raise TypeError(f"cannot follow the input through {type(model).__name__} "
+                        f"({error.__class__.__name__}); use an nn.Sequential or rl.models") from error
+    node = next(n for n in graph.nodes if n.op == "placeholder")
+    while True:
+        users = [user for user in node.users if not _reads_shape_only(user)]
+        if len(users) != 1:
+            raise TypeError(f"the input feeds {len(users)} ops; the closed form needs one first layer")
+        node = users[0]
+        if node.op == "call_module":
+            module = model.get_submodule(node.target)
+            if isinstance(module, PASS_THROUGH_MODULES):
+                continue
+            return node.target, module
+        if node.op == "call_method" and node.target in PASS_THROUGH_METHODS:
+            continue
+        if node.op == "call_function" and node.target in PASS_THROUGH_FUNCTIONS:
+            continue
+        raise TypeError(f"the input first goes through {node.format_node()}, which is not a layer "
+                        "the closed form knows")
+
+
+def _layer_grads(grads: Mapping[str, Tensor], name: str, parts: Sequence[str]) -> list[Tensor]:
+    keys = [f"{name}.{part}" for part in parts]
+    missing = [key for key in keys if key not in grads]
+    if missing:
+        raise ValueError(f"the gradient dict has no {missing}; it should be keyed like "
+                         f"model.named_parameters() (it has {sorted(grads)[:6]}...)")
+    return [grads[key] for key in keys]
+
+
+def _output_shape(d: int, in_shape: Sequence[int] | None, model: nn.Module) -> tuple[int, ...]:
+    shape = tuple(in_shape) if in_shape is not None else getattr(model, "in_shape", (d,))
+    if prod(shape) != d:
+        raise ValueError(f"in_shape {tuple(shape)} has {prod(shape)} entries but the first layer "
+                         f"takes {d} inputs")
+    return tuple(shape)
+
+
+def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
+                in_shape: Sequence[int] | None = None) -> Tensor:
+    """The private input of a one-sample message, for a model starting with a biased Linear.
+
+    Finds the first biased ``nn.Linear`` reachable from the input through reshapes, applies
+    :func:`invert_linear` to its gradients, and shapes the result as ``in_shape``, else as
+    ``model.in_shape`` (set by :mod:`recon_lib.models`), else flat.
+
+    Raises:
+        ValueError: missing gradient keys, no bias, bad gradients, wrong ``in_shape``.
+        TypeError: models that do not start with a Linear (names the chapter that handles them).
+    """
+    name, layer = first_layer(model)
+    if type(layer) in HANDLED_ELSEWHERE:
+        raise TypeError(f"{name} is {type(layer).__name__}: {HANDLED_ELSEWHERE[type(layer)]}")
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"{name} is {type(layer).__name__}; the closed form of chapter 01 needs "
+                        "the input to reach an nn.Linear first")
+    if layer.bias is None:
+        raise ValueError(f"{name} has no bias, so x leaks only up to scale: use "
+                         "rl.analytic.direction_without_bias and rl.analytic.fix_scale (chapter 01)")
+    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"))
+    x = invert_linear(grad_weight, grad_bias)
+    return x.reshape(*x.shape[:-1], *_output_shape(x.shape[-1], in_shape, model))
+
+
+def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The last ``nn.Linear`` in module order: the classification head."""
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError(f"{type(model).__name__} has no nn.Linear head to read a label from")
+    return linears[-1]
+
+
+def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
+    """The label of a single cross-entropy sample, from the head's gradient (iDLG).
+
+    Under cross-entropy the head's bias gradient is p − onehot(y): negative only at the true
+    class. Without a bias, iDLG reads the row sums of the weight gradient, (pᵢ − yᵢ)·Σa, whose
+    minimum is the true class when the features a are non-negative (sigmoid, ReLU).
+    """
+    name, head = last_linear(model)
+    if head.bias is not None:
+        (scores,) = _layer_grads(grads, name, ("bias",))
+    else:
+        (grad_weight,) = _layer_grads(grads, name, ("weight",))
+        scores = grad_weight.sum(-1)
+    if scores.ndim != 1 or not torch.isfinite(scores).all():
+        raise ValueError(f"expected a finite gradient of one head, got shape {tuple(scores.shape)}")
+    return int(scores.argmin())
+

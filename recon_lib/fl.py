@@ -1,0 +1,77 @@
+"""The federated client (chapter 00): what a FedSGD client sends to the server.
+
+In FedSGD the server sends weights θ, the client computes the gradient of its loss averaged
+over its local batch, ∇θ L = (1/B) Σᵢ ∇θ ℓ(f_θ(xᵢ), yᵢ), and sends it back. That gradient —
+a dict keyed like ``model.named_parameters()`` — is *all* an honest-but-curious server sees,
+and the input to every attack in this course.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+Loss = Callable[[Tensor, Tensor], Tensor]
+Message = dict[str, Tensor]
+
+
+def _check_inputs(model: nn.Module, x: Tensor, y: Tensor) -> None:
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        raise ValueError("the model has no parameters, so a client has no gradient to send")
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y need the same batch size in dim 0, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    if x.device != parameter.device or y.device != parameter.device:
+        raise ValueError(f"model is on {parameter.device} but x is on {x.device} and y on "
+                         f"{y.device}; move them with .to(device)")
+    if x.dtype != parameter.dtype:
+        raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}; cast one of them")
+
+
+def client_update(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = None) -> Message:
+    """The FedSGD message of one client: gradients of the batch-averaged loss.
+
+    Args:
+        model: the global model as sent by the server (left unchanged: no ``.grad`` is set).
+        x: the client's private batch, B × (input shape), on the model's device and dtype.
+        y: its targets (class indices for the default cross-entropy).
+        loss: ``loss(outputs, y) -> scalar`` averaged over the batch; cross-entropy if None.
+
+    Returns:
+        ``{name: gradient}`` for every trainable parameter, detached, on the model's device.
+    """
+    _check_inputs(model, x, y)
+    loss = F.cross_entropy if loss is None else loss
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    value = loss(model(x), y)
+    if value.ndim != 0:
+        raise ValueError(f"loss must return a scalar (averaged over the batch), got shape "
+                         f"{tuple(value.shape)}")
+    grads = torch.autograd.grad(value, [p for _, p in named], allow_unused=True)
+    return {name: (torch.zeros_like(p) if g is None else g.detach())
+            for (name, p), g in zip(named, grads)}
+
+
+def client_updates(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = None) -> Message:
+    """Messages of N clients that each hold *one* sample, computed in one vectorised call.
+
+    Equivalent to stacking ``client_update(model, x[i:i+1], y[i:i+1])`` over i (tests check
+    this), but uses ``torch.func.vmap`` so that thousands of clients cost one tensor program.
+
+    Returns:
+        ``{name: gradients}`` with a leading client dimension N.
+    """
+    _check_inputs(model, x, y)
+    loss = F.cross_entropy if loss is None else loss
+    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+    def one_client(params: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
+        return loss(functional_call(model, params, (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+    return vmap(grad(one_client), in_dims=(None, 0, 0))(params, x, y)

@@ -1,0 +1,92 @@
+"""Minimal victim models of the course (chapters 01–04).
+
+* :func:`mlp` — Flatten then fully connected layers: the setting of Claim 1 and Claim 2.
+* :func:`lenet_dlg` — the sigmoid LeNet of DLG (Zhu et al. 2019) and iDLG (Zhao et al. 2020):
+  three 5×5 convolutions of 12 channels (padding 2, strides 2, 2, 1), then one linear layer,
+  every weight and bias drawn from U(−0.5, 0.5) as in the published code.
+
+Each model records the input shape it was built for as ``model.in_shape`` so that attacks
+can return images rather than flat vectors.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "identity": nn.Identity,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by name (one of :data:`ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+def _check_shape(in_shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in in_shape)
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"in_shape must be a non-empty tuple of positive sizes, got {in_shape!r}")
+    return shape
+
+
+def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
+        activation: str = "sigmoid", bias: bool = True) -> nn.Sequential:
+    """A fully connected network: Flatten, then ``Linear → activation`` per width, then a head.
+
+    Args:
+        in_shape: shape of one input, e.g. ``(1, 28, 28)``.
+        widths: hidden widths; ``widths[0]`` is h, the number of first-layer units.
+        n_classes: outputs of the last linear layer.
+        activation: name of the activation after each hidden layer.
+        bias: whether every linear layer has a bias (Claim 1 needs the first one to).
+
+    Returns:
+        An ``nn.Sequential`` with ``model.in_shape`` set.
+    """
+    shape = _check_shape(in_shape)
+    if n_classes < 1 or any(w < 1 for w in widths):
+        raise ValueError(f"widths and n_classes must be positive, got {list(widths)}, {n_classes}")
+    sizes = [prod(shape), *widths]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out, bias=bias), make_activation(activation)]
+    layers.append(nn.Linear(sizes[-1], n_classes, bias=bias))
+    model = nn.Sequential(*layers)
+    model.in_shape = shape
+    return model
+
+
+def lenet_dlg(in_shape: Sequence[int] = (3, 32, 32), n_classes: int = 100) -> nn.Sequential:
+    """The DLG/iDLG LeNet: sigmoid convs 5×5×12 (strides 2, 2, 1; padding 2) and one linear layer.
+
+    Weights and biases are drawn from U(−0.5, 0.5), as in the published DLG code; seed torch
+    before calling for a reproducible model.
+    """
+    shape = _check_shape(in_shape)
+    if len(shape) != 3:
+        raise ValueError(f"lenet_dlg needs a C×H×W input shape, got {shape}")
+    channels, height, width = shape
+    convs = [nn.Conv2d(channels, 12, 5, stride=2, padding=2),
+             nn.Conv2d(12, 12, 5, stride=2, padding=2),
+             nn.Conv2d(12, 12, 5, stride=1, padding=2)]
+    features = nn.Sequential(*[m for conv in convs for m in (conv, nn.Sigmoid())])
+    with torch.no_grad():
+        n_features = features(torch.zeros(1, *shape)).numel()
+    model = nn.Sequential(*features, nn.Flatten(), nn.Linear(n_features, n_classes))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-0.5, 0.5)
+    model.in_shape = shape
+    return model

@@ -1,0 +1,32 @@
+"""Profile switch and device helper."""
+import pytest
+import torch
+
+import recon_lib as rl
+
+
+def test_quick_is_the_default(monkeypatch):
+    monkeypatch.delenv("RECON_PROFILE", raising=False)
+    assert rl.profile() == "quick" and rl.pick(quick=1, full=2) == 1
+
+
+def test_full_profile(monkeypatch):
+    monkeypatch.setenv("RECON_PROFILE", "FULL")
+    assert rl.pick(quick=1, full=2) == 2
+
+
+def test_typo_in_profile_is_an_error(monkeypatch):
+    monkeypatch.setenv("RECON_PROFILE", "fast")
+    with pytest.raises(ValueError, match="quick"):
+        rl.profile()
+
+
+def test_device_is_cuda_exactly_when_available():
+    assert rl.device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_seed_everything_makes_runs_repeatable():
+    rl.seed_everything(3)
+    a = torch.rand(3)
+    rl.seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
