@@ -241,3 +241,9 @@ def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
         raise ValueError(f"expected a finite gradient of one head, got shape {tuple(scores.shape)}")
     return int(scores.argmin())
 
+
+
+# --- Batches (chapter 02): the span of the batch and its labels ----------------------------
+
+
+# --- Through convolutions (chapter 03): exact inversion of a CNN ---------------------------

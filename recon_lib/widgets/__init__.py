@@ -1,0 +1,2 @@
+"""Interactive explorers, one per chapter. Their logic is plain functions (tested without a
+browser); the ipywidgets wrappers only wire sliders to those functions."""
