@@ -244,6 +244,54 @@ def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
 
 
 # --- Batches (chapter 02): the span of the batch and its labels ----------------------------
+def batch_span(grad_weight: Tensor, grad_bias: Tensor, batch_size: int,
+               rtol: float | None = None) -> Tensor:
+    """An orthonormal basis (d × r) of the span of the batch, leaked in closed form.
+
+    ∇W = (1/B) Δ Xᵀ, so every row of ∇W is a combination of the B images and, when the h × B
+    matrix Δ has rank B (which needs h ≥ B), the row space of ∇W is exactly span{xᵢ}. The SVD
+    gives it: the right singular vectors whose singular values are not round-off. r is the
+    numerical rank, at most min(h, B, d); r < B means the span is only partly leaked.
+
+    Args:
+        grad_weight: (h, d) first-layer weight gradient of the batch message.
+        grad_bias: (h,) its bias gradient (checked for consistency and finiteness).
+        batch_size: B, known to the server in FedSGD.
+        rtol: singular values below ``rtol · σ_max`` count as zero; default max(h, d)·eps.
+    """
+    _check_pair(grad_weight, grad_bias)
+    if grad_weight.ndim != 2:
+        raise ValueError(f"batch_span takes one message, (h, d); got {tuple(grad_weight.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    _, singular_values, vh = torch.linalg.svd(grad_weight, full_matrices=False)
+    if singular_values[0] == 0:
+        raise ValueError("∇W is zero: every unit has δ = 0, so nothing about the batch leaks")
+    rtol = max(grad_weight.shape) * torch.finfo(grad_weight.dtype).eps if rtol is None else rtol
+    rank = int((singular_values > rtol * singular_values[0]).sum().clamp(max=batch_size))
+    return vh[:rank].T
+
+
+def recover_labels(model: nn.Module, grads: Mapping[str, Tensor], batch_size: int) -> Tensor:
+    """The labels of a batch with distinct labels, from the head's bias gradient (sorted).
+
+    Under cross-entropy ∇c = (1/B) Σᵢ (pᵢ − onehot(yᵢ)): a class present in the batch gets
+    (Σᵢ pᵢ,c − 1)/B, negative while the batch does not already predict it with total
+    probability 1; an absent class gets Σᵢ pᵢ,c / B ≥ 0. So the B most negative entries are
+    the labels. Repeated labels break this (one entry per class): chapter 02 shows how.
+    """
+    name, head = last_linear(model)
+    if head.bias is None:
+        raise ValueError(f"the head {name} has no bias; batch labels are read from its bias gradient")
+    (scores,) = _layer_grads(grads, name, ("bias",))
+    if not 1 <= batch_size <= scores.numel():
+        raise ValueError(f"batch_size {batch_size} must be between 1 and the {scores.numel()} classes "
+                         "(distinct labels need at least B classes)")
+    if not torch.isfinite(scores).all():
+        raise ValueError("the head's bias gradient contains NaN or inf")
+    return torch.sort(torch.topk(-scores, batch_size).indices).values
+
+
 
 
 # --- Through convolutions (chapter 03): exact inversion of a CNN ---------------------------

@@ -1,0 +1,60 @@
+"""Chapter 02 closed forms: the leaked span of a batch and its distinct labels."""
+import pytest
+import torch
+
+import recon_lib as rl
+
+
+def batch_message(h, batch_size=6, d=(1, 8, 8), n_classes=10, seed=0):
+    torch.manual_seed(seed)
+    model = rl.models.mlp(d, [h], n_classes)
+    x, y = torch.rand(batch_size, *d), torch.randperm(n_classes)[:batch_size]
+    return model, x, y, rl.fl.client_update(model, x, y)
+
+
+def relative_residual(x, basis):
+    flat = x.flatten(1)
+    return ((flat - flat @ basis @ basis.T).norm(dim=1) / flat.norm(dim=1)).max().item()
+
+
+@pytest.mark.parametrize("h", [6, 7, 12])
+def test_every_image_lies_in_the_leaked_span_when_h_at_least_b(h):
+    model, x, y, message = batch_message(h)
+    basis = rl.analytic.batch_span(message["1.weight"], message["1.bias"], 6)
+    assert basis.shape == (64, 6)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(6), atol=1e-5, rtol=0)
+    assert relative_residual(x, basis) <= 1e-5
+
+
+def test_span_is_only_partial_when_h_below_b():
+    model, x, y, message = batch_message(3)
+    basis = rl.analytic.batch_span(message["1.weight"], message["1.bias"], 6)
+    assert basis.shape[1] == 3 and relative_residual(x, basis) > 1e-2
+
+
+def test_span_is_the_row_space_of_delta_x_from_autograd():
+    model, x, y, message = batch_message(8)
+    x = x.requires_grad_()
+    z = model[1](model[0](x))
+    z.retain_grad()
+    torch.nn.functional.cross_entropy(model[3](model[2](z)), y).backward()
+    expected = z.grad.T @ x.flatten(1).detach()  # (1/B) Δ Xᵀ, computed by autograd
+    torch.testing.assert_close(message["1.weight"], expected)
+
+
+def test_recover_labels_of_distinct_labels():
+    model, x, y, message = batch_message(8, batch_size=5, n_classes=20)
+    assert rl.analytic.recover_labels(model, message, 5).tolist() == sorted(y.tolist())
+
+
+def test_batch_span_rejects_zero_gradient_and_bad_batch_size():
+    with pytest.raises(ValueError, match="δ = 0"):
+        rl.analytic.batch_span(torch.zeros(4, 9), torch.zeros(4), 2)
+    with pytest.raises(ValueError, match="positive"):
+        rl.analytic.batch_span(torch.rand(4, 9), torch.rand(4), 0)
+
+
+def test_recover_labels_needs_enough_classes():
+    model, x, y, message = batch_message(8, batch_size=5, n_classes=10)
+    with pytest.raises(ValueError, match="classes"):
+        rl.analytic.recover_labels(model, message, 11)
