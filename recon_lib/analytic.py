@@ -292,6 +292,33 @@ def recover_labels(model: nn.Module, grads: Mapping[str, Tensor], batch_size: in
     return torch.sort(torch.topk(-scores, batch_size).indices).values
 
 
+def span_residual(images: Tensor, basis: Tensor) -> Tensor:
+    """Relative distance of each image from the leaked span: ‖x − VVᵀx‖ / ‖x‖ (chapter 02).
+
+    With V from :func:`batch_span`, a residual at round-off level (≤ 1e-5 in float32) says
+    the image lies in the span of the batch: a *membership test* the server can run on any
+    candidate image without reconstructing anything.
+
+    Args:
+        images: (N, ...) candidate images, flattened to d values each.
+        basis: (d, r) orthonormal columns.
+
+    Returns:
+        (N,) relative residuals in [0, 1].
+    """
+    flat = images.reshape(images.shape[0], -1)
+    if basis.ndim != 2 or flat.shape[1] != basis.shape[0]:
+        raise ValueError(f"images have {flat.shape[1]} values each but the basis is "
+                         f"{tuple(basis.shape)}; expected (d, r) from batch_span")
+    if flat.dtype != basis.dtype or flat.device != basis.device:
+        raise TypeError(f"images ({flat.dtype}, {flat.device}) and basis ({basis.dtype}, "
+                        f"{basis.device}) must share dtype and device")
+    norms = flat.norm(dim=1)
+    if (norms == 0).any():
+        raise ValueError("an all-zero image has no direction; its relative residual is undefined")
+    return (flat - flat @ basis @ basis.T).norm(dim=1) / norms
+
+
 
 
 # --- Through convolutions (chapter 03): exact inversion of a CNN ---------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from skimage.metrics import structural_similarity
 from torch import Tensor
 
@@ -57,3 +58,29 @@ def ssim(x_hat: Tensor, x: Tensor, data_range: float = 1.0) -> Tensor:
         return torch.tensor([_ssim_one(a, b, data_range) for a, b in zip(x_hat.numpy(), x.numpy())],
                             dtype=torch.float64)
     return torch.tensor(_ssim_one(x_hat.numpy(), x.numpy(), data_range), dtype=torch.float64)
+
+
+def match(x_hat: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Pair a batch of reconstructions with the originals before scoring (chapter 02).
+
+    Gradients are averaged over the batch, so a batch attack returns its images in no
+    particular order. The best pairing minimises the total MSE: a linear assignment problem,
+    solved exactly by the Hungarian method (``scipy.optimize.linear_sum_assignment``).
+
+    Args:
+        x_hat: (N, ...) reconstructions in any order.
+        x: (N, ...) originals, same shape.
+
+    Returns:
+        ``(x_hat[perm], perm)``: the reconstructions reordered so that row i pairs with
+        ``x[i]``, and the permutation (int64, on ``x_hat``'s device).
+    """
+    a, b = _pair(x_hat, x)
+    if a.ndim < 2 or a.shape[0] == 0:
+        raise ValueError(f"match needs a batch (N, ...) with N ≥ 1, got shape {tuple(a.shape)}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("cannot match images that contain NaN or inf")
+    cost = torch.cdist(b.flatten(1), a.flatten(1)).square() / a[0].numel()
+    _, columns = linear_sum_assignment(cost.numpy())
+    perm = torch.as_tensor(columns, dtype=torch.int64, device=x_hat.device)
+    return x_hat[perm], perm

@@ -58,3 +58,42 @@ def test_recover_labels_needs_enough_classes():
     model, x, y, message = batch_message(8, batch_size=5, n_classes=10)
     with pytest.raises(ValueError, match="classes"):
         rl.analytic.recover_labels(model, message, 11)
+
+
+def test_span_residual_is_zero_for_members_and_positive_for_strangers():
+    model, x, y, message = batch_message(8)
+    basis = rl.analytic.batch_span(message["1.weight"], message["1.bias"], 6)
+    residual = rl.analytic.span_residual(x, basis)
+    assert residual.shape == (6,) and residual.max() <= 1e-5
+    assert rl.analytic.span_residual(torch.rand(3, 1, 8, 8), basis).min() > 1e-2
+    mixture = (torch.rand(6) @ x.flatten(1)).reshape(1, 1, 8, 8)  # any combination is a member
+    assert rl.analytic.span_residual(mixture, basis).item() <= 1e-5
+
+
+def test_span_residual_agrees_with_least_squares():
+    basis, _ = torch.linalg.qr(torch.rand(20, 4, dtype=torch.float64))
+    images = torch.rand(5, 20, dtype=torch.float64)
+    coefficients = torch.linalg.lstsq(basis, images.T).solution
+    expected = (images.T - basis @ coefficients).norm(dim=0) / images.norm(dim=1)
+    torch.testing.assert_close(rl.analytic.span_residual(images, basis), expected)
+
+
+def test_span_residual_rejects_bad_input():
+    basis = torch.linalg.qr(torch.rand(16, 3))[0]
+    with pytest.raises(ValueError, match="basis"):
+        rl.analytic.span_residual(torch.rand(2, 15), basis)
+    with pytest.raises(TypeError, match="dtype"):
+        rl.analytic.span_residual(torch.rand(2, 16, dtype=torch.float64), basis)
+    with pytest.raises(ValueError, match="all-zero"):
+        rl.analytic.span_residual(torch.zeros(1, 16), basis)
+
+
+def test_recover_labels_fails_honestly_with_repeated_labels():
+    """Two images of one class give one negative entry, not two: B distinct labels come back."""
+    torch.manual_seed(0)
+    model = rl.models.mlp((1, 8, 8), [16], 10)
+    y = torch.tensor([3, 3, 7, 1])
+    message = rl.fl.client_update(model, torch.rand(4, 1, 8, 8), y)
+    labels = rl.analytic.recover_labels(model, message, 4)
+    assert len(set(labels.tolist())) == 4 and set(labels.tolist()) != set(y.tolist())
+    assert {1, 3, 7} <= set(labels.tolist())
