@@ -1,2 +1,3 @@
 """Interactive explorers, one per chapter. Their logic is plain functions (tested without a
 browser); the ipywidgets wrappers only wire sliders to those functions."""
+from . import one_node  # chapter 01: depth, activation, width
