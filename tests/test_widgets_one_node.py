@@ -120,3 +120,12 @@ def test_explorer_builds_and_reruns_when_a_slider_moves():
 def test_bad_input_gets_a_clear_error(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_training_drives_delta_down_and_the_closed_form_stays_exact():
+    x = image()
+    trace = one_node.training_sweep(x, 2, steps=40, every=10, lr=1.0)
+    assert trace["step"].tolist() == [0, 10, 20, 30, 40]
+    assert trace["loss"][-1] < trace["loss"][0] / 10
+    assert trace["delta_max"][-1] < trace["delta_max"][0] / 10
+    assert torch.all(trace["max_error"] <= 1e-6)

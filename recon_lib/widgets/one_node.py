@@ -178,6 +178,39 @@ def fitted_sweep(image: Tensor, scales: Sequence[float], dtype: torch.dtype = to
             for key, values in out.items()}
 
 
+def training_sweep(image: Tensor, label: int, steps: int, lr: float = 0.5, every: int = 1,
+                   depth: int = 2, activation: str = "sigmoid", width: int = 16,
+                   n_classes: int = 10, seed: int = 0,
+                   dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    """Train the victim on the one sample with SGD and attack its message as it learns.
+
+    The loop over steps is inherently sequential (each step needs the previous weights). Every
+    ``every`` steps the client's message is attacked in closed form.
+
+    Returns:
+        Tensors over the recorded steps: ``step``, ``loss``, ``delta_max`` and ``max_error``.
+    """
+    _check_image(image, label, n_classes)
+    model = victim(image.shape, depth, activation, width, n_classes, seed, dtype)
+    x, y = image.to(dtype).unsqueeze(0), torch.tensor([int(label)])
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    name, _ = analytic.first_layer(model)
+    out = {key: [] for key in ("step", "loss", "delta_max", "max_error")}
+    for step in range(steps + 1):
+        if step % every == 0:
+            message = fl.client_update(model, x, y)
+            with torch.no_grad():
+                out["loss"].append(float(F.cross_entropy(model(x), y)))
+            out["step"].append(step)
+            out["delta_max"].append(float(message[f"{name}.bias"].abs().max()))
+            x_hat = analytic.reconstruct(model, message)
+            out["max_error"].append(float((x_hat - x[0]).abs().max()))
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return {key: torch.tensor(values, dtype=torch.float64) for key, values in out.items()}
+
+
 def explorer(image: Tensor, label: int, n_classes: int = 10, max_depth: int = 10,
              max_width: int = 64):
     """Sliders for depth, activation, width and seed that re-run the attack (ipywidgets)."""
