@@ -111,9 +111,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     Header: two zero bytes, a type code (0x08 = uint8, ...), the number of dimensions, then
     each dimension as a big-endian uint32, then the data in C order.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":                     # the gzip magic number
+        raw = gzip.decompress(raw)
     types = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in types:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")

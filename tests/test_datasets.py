@@ -1,0 +1,373 @@
+"""rl.datasets: the offline sample pack, describe(), and the full-dataset path end to end.
+
+The full path is tested for real and offline: fixture files written in each official format
+(IDX, CIFAR-100 binary, MedMNIST npz, NIfTI, image folders) are served by a local HTTP server
+on 127.0.0.1 and fetched through the same pooch code with the real checksum check.
+"""
+import gzip
+import hashlib
+import io
+import os
+import struct
+import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+import recon_lib as rl
+from recon_lib import datasets, sources
+
+CHANNELS = {"fmri": 1, "wbc": 3, "mnist": 1, "kmnist": 1, "cifar100": 3, "imagenet": 3, "faces": 1}
+
+
+# ---------------------------------------------------------------- the offline sample pack
+@pytest.mark.parametrize("name", datasets.NAMES)
+def test_every_kind_loads_offline_as_float_images_in_unit_range(name):
+    x, y = rl.datasets.load(name)
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.ndim == 4 and x.shape[1] == CHANNELS[name] and len(y) == len(x) >= 1
+    assert 0 <= x.min() and x.max() <= 1 and x.max() > x.min()
+    assert x.is_contiguous()
+
+
+def test_the_pack_is_small_plain_arrays_and_fully_attributed():
+    files = sorted(datasets.DATA_DIR.glob("*.npz"))
+    assert {f.stem for f in files} == set(datasets.NAMES) - {"faces"}
+    assert sum(f.stat().st_size for f in files) < 5e6
+    attribution = (datasets.DATA_DIR / "ATTRIBUTION.md").read_text()
+    for f in files:
+        with np.load(f, allow_pickle=False) as pack:      # no object arrays anywhere
+            assert set(pack.files) == {"images", "scale", "labels", "classes"}
+            assert pack["images"].dtype.kind == "u" and pack["images"].ndim == 4
+            assert len(pack["labels"]) == len(pack["images"])
+        assert f"`{f.name}`" in attribution
+
+
+def test_faces_are_the_first_100_lfw_crops_unchanged():
+    from skimage.data import lfw_subset
+    x, y = rl.datasets.load("faces")
+    expected = torch.from_numpy(lfw_subset()[:100].astype(np.float32))
+    assert x.shape == (100, 1, 25, 25) and torch.equal(x[:, 0], expected)
+    assert torch.equal(y, torch.zeros(100, dtype=torch.int64))
+
+
+def test_fmri_pack_holds_the_raw_values_of_nibabels_example_run():
+    from nibabel.testing import data_path
+    raw, slice_index = sources.nifti_slices(os.path.join(data_path, "example4d.nii.gz"))
+    x, y = rl.datasets.load("fmri")
+    assert torch.allclose(x * float(raw.max()), torch.from_numpy(raw.astype(np.float32)), atol=1e-3)
+    assert torch.equal(y, torch.from_numpy(slice_index))
+
+
+def test_mnist_and_kmnist_packs_interleave_classes_so_any_first_ten_are_distinct():
+    for name in ("mnist", "kmnist"):
+        _, y = rl.datasets.load(name, n=10)
+        assert sorted(y.tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("name", datasets.NAMES)
+def test_describe_says_what_where_licence_and_real_or_stand_in(name):
+    text = rl.datasets.describe(name)
+    headline = text.splitlines()[0]
+    assert ("[real]" in headline) != ("[STAND-IN]" in headline)
+    assert ("[STAND-IN]" in headline) == (name == "kmnist")
+    for field in ("sample pack:", "source:", "licence:", "full data"):
+        assert field in text
+
+
+def test_kmnist_stand_in_says_how_to_get_the_real_one():
+    text = rl.datasets.describe("kmnist")
+    assert "NOT real KMNIST" in text and "source='full'" in text
+
+
+def test_n_takes_the_first_images_and_size_resizes_with_antialiasing():
+    full, labels = rl.datasets.load("imagenet")
+    x, y = rl.datasets.load("imagenet", n=3, size=32)
+    assert x.shape == (3, 3, 32, 32) and torch.equal(y, labels[:3])
+    expected = F.interpolate(full[:3], size=(32, 32), mode="bilinear", antialias=True)
+    assert torch.allclose(x, expected.clamp(0, 1))
+    # antialiasing averages: a 4x smaller image keeps each image's mean brightness
+    assert torch.allclose(x.mean((1, 2, 3)), full[:3].mean((1, 2, 3)), atol=0.01)
+    assert rl.datasets.load("mnist", n=2, size=(32, 20))[0].shape == (2, 1, 32, 20)
+
+
+def test_bad_requests_get_clear_errors_listing_the_options():
+    with pytest.raises(ValueError, match="choose one of.*fmri.*faces"):
+        rl.datasets.load("cifar10")
+    with pytest.raises(ValueError, match="unknown source.*samples.*full"):
+        rl.datasets.load("mnist", source="web")
+    with pytest.raises(ValueError, match=r"n=21 but 'cifar100' \(samples\) has 20 images"):
+        rl.datasets.load("cifar100", n=21)
+    for n in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="positive integer"):
+            rl.datasets.load("mnist", n=n)
+    for size in (0, -4, (1, 2, 3), (8, 0), "big", 2.5, (8.0, 8)):
+        with pytest.raises(ValueError, match="size must be"):
+            rl.datasets.load("mnist", size=size)
+    with pytest.raises(ValueError, match="source='full' only"):
+        rl.datasets.load("mnist", split="train")
+    with pytest.raises(ValueError, match="choose one of"):
+        rl.datasets.describe("lfw")
+
+
+# ---------------------------------------------------------------- official-format fixtures
+def idx_bytes(array: np.ndarray) -> bytes:
+    """IDX written independently of the reader: magic 0 0 0x08 ndim, big-endian dims, data."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+
+def cifar_tar(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
+    """A cifar-100-binary.tar.gz: per split, records <coarse><fine><R plane><G plane><B plane>."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for split, (images, fine) in splits.items():
+            rows = [bytes([f // 5, f]) + img.tobytes() for img, f in zip(images, fine)]
+            payload = b"".join(rows)
+            info = tarfile.TarInfo(f"cifar-100-binary/{split}.bin")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+class Server:
+    """A static file server on 127.0.0.1 (random free port) running in a thread."""
+
+    def __init__(self, folder: Path):
+        handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *args: None
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.thread.join()
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    served = tmp_path / "served"
+    served.mkdir()
+    running = Server(served)
+    running.folder = served
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "cache"
+
+
+def publish(server, monkeypatch, name, files: dict[str, bytes], algorithm="sha256", key_of=None):
+    """Serve ``files`` and point REMOTES[name] at them with their true checksums."""
+    remotes = {}
+    for key, payload in files.items():
+        filename = key_of(key) if key_of else key
+        (server.folder / filename).write_bytes(payload)
+        digest = hashlib.new(algorithm, payload).hexdigest()
+        remotes[key] = sources.Remote(f"{server.url}/{filename}", f"{algorithm}:{digest}")
+    monkeypatch.setitem(sources.REMOTES, name, remotes)
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def mnist_style(rng, count):
+    return rng.integers(0, 256, (count, 28, 28), dtype=np.uint8), rng.integers(0, 10, count).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- the full path, end to end
+@pytest.mark.parametrize("name", ["mnist", "kmnist"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_idx_datasets_download_verify_and_parse(name, split, server, monkeypatch, cache):
+    rng = np.random.default_rng(1)
+    files = {}
+    for part, count in (("train", 9), ("test", 7)):
+        images, labels = mnist_style(rng, count)
+        files[f"{part}-images"], files[f"{part}-labels"] = idx_bytes(images), idx_bytes(labels)
+        if part == split:
+            expected = images, labels
+    publish(server, monkeypatch, name, files, key_of=lambda key: f"{key}.gz")
+    x, y = rl.datasets.load(name, source="full", root=cache, split=split)
+    assert x.shape == (len(expected[0]), 1, 28, 28)
+    assert torch.equal((x[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(expected[0]))
+    assert torch.equal(y, torch.from_numpy(expected[1].astype(np.int64)))
+
+
+def test_second_load_hits_the_cache_with_the_server_gone(server, monkeypatch, cache):
+    images, labels = mnist_style(np.random.default_rng(2), 5)
+    publish(server, monkeypatch, "mnist", {"test-images": idx_bytes(images),
+                                           "test-labels": idx_bytes(labels)})
+    first = rl.datasets.load("mnist", n=4, source="full", root=cache)
+    server.stop()
+    second = rl.datasets.load("mnist", n=4, source="full", root=cache)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert len(files_under(cache)) == 2
+
+
+def test_a_corrupted_download_is_rejected_and_leaves_nothing_behind(server, monkeypatch, cache):
+    images, labels = mnist_style(np.random.default_rng(3), 5)
+    publish(server, monkeypatch, "mnist", {"test-images": idx_bytes(images),
+                                           "test-labels": idx_bytes(labels)})
+    served = server.folder / "test-images"
+    served.write_bytes(served.read_bytes()[:-10] + b"corrupted!")   # same size, wrong bytes
+    with pytest.raises(ValueError, match="does not match its pinned checksum.*discarded"):
+        rl.datasets.load("mnist", source="full", root=cache)
+    assert files_under(cache) == []
+
+
+def test_no_network_and_no_cache_is_a_clear_connection_error(server, monkeypatch, cache):
+    images, labels = mnist_style(np.random.default_rng(4), 3)
+    publish(server, monkeypatch, "kmnist", {"test-images": idx_bytes(images),
+                                            "test-labels": idx_bytes(labels)})
+    server.stop()
+    with pytest.raises(ConnectionError, match=r"cannot download.*source='samples'\) needs no network"):
+        rl.datasets.load("kmnist", source="full", root=cache)
+    assert files_under(cache) == []
+
+
+def test_cifar100_binary_archive_is_unpacked_and_parsed_per_split(server, monkeypatch, cache):
+    rng = np.random.default_rng(5)
+    splits = {s: (rng.integers(0, 256, (k, 3, 32, 32), dtype=np.uint8), rng.integers(0, 100, k))
+              for s, k in (("train", 6), ("test", 4))}
+    publish(server, monkeypatch, "cifar100", {"archive": cifar_tar(splits)},
+            key_of=lambda key: "cifar-100-binary.tar.gz")
+    for split, (images, fine) in splits.items():
+        x, y = rl.datasets.load("cifar100", source="full", root=cache, split=split)
+        assert torch.equal((x * 255).round().to(torch.uint8), torch.from_numpy(images))
+        assert torch.equal(y, torch.from_numpy(fine.astype(np.int64)))
+
+
+def test_bloodmnist_npz_with_md5_pin_and_channel_order(server, monkeypatch, cache):
+    rng = np.random.default_rng(6)
+    arrays = {}
+    for split, k in (("train", 5), ("val", 3), ("test", 4)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (k, 28, 28, 3), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 8, (k, 1))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    publish(server, monkeypatch, "wbc", {"npz": buffer.getvalue()}, algorithm="md5",
+            key_of=lambda key: "bloodmnist.npz")
+    x, y = rl.datasets.load("wbc", source="full", root=cache, split="val", size=56)
+    assert x.shape == (3, 3, 56, 56)
+    x, y = rl.datasets.load("wbc", source="full", root=cache, split="val")
+    assert torch.equal((x * 255).round().to(torch.uint8),
+                       torch.from_numpy(arrays["val_images"].transpose(0, 3, 1, 2)))
+    assert torch.equal(y, torch.from_numpy(arrays["val_labels"][:, 0]))
+
+
+def marked_run(tmp_path) -> Path:
+    """A 4-D LAS-oriented NIfTI whose brightest voxel sits right-most and anterior-most."""
+    data = np.full((6, 5, 3, 2), 100, dtype=np.int16)
+    data[0, 4, 1, 1] = 900                     # voxel i=0 is the subject's right (x flipped)
+    path = tmp_path / "bold.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.diag([-2.0, 2.0, 2.0, 1.0])), str(path))
+    return path
+
+
+def test_fmri_from_a_local_nifti_is_oriented_and_scaled(tmp_path):
+    x, y = rl.datasets.load("fmri", source="full", path=marked_run(tmp_path))
+    assert x.shape == (6, 1, 5, 6) and y.tolist() == [0, 1, 2, 0, 1, 2]
+    bright = (x == 1).nonzero().tolist()
+    assert bright == [[4, 0, 0, 5]]            # volume 2, slice 1: top row, right-hand column
+    assert x.min() == 0
+
+
+def test_fmri_default_url_is_fetched_through_pooch(server, monkeypatch, cache, tmp_path):
+    publish(server, monkeypatch, "fmri", {"nifti": marked_run(tmp_path).read_bytes()},
+            key_of=lambda key: "example4d.nii.gz")
+    x, _ = rl.datasets.load("fmri", source="full", root=cache, n=4, size=10)
+    assert x.shape == (4, 1, 10, 10)
+
+
+def write_folder(root: Path, classes: dict[str, int], mode: str) -> None:
+    rng = np.random.default_rng(7)
+    for c, count in classes.items():
+        (root / c).mkdir(parents=True)
+        for i in range(count):
+            shape = (40 + 10 * i, 60) + ((3,) if mode == "RGB" else ())
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / c / f"{i}.png")
+        (root / c / "notes.txt").write_text("not an image")
+
+
+def test_imagenet_needs_a_local_folder_and_interleaves_its_classes(tmp_path):
+    with pytest.raises(ValueError, match="cannot be downloaded automatically.*path="):
+        rl.datasets.load("imagenet", source="full")
+    write_folder(tmp_path / "val", {"n01440764": 3, "n01443537": 1}, "RGB")
+    x, y = rl.datasets.load("imagenet", source="full", path=tmp_path / "val")
+    assert x.shape == (4, 3, 224, 224) and y.tolist() == [0, 1, 0, 0]
+    x, _ = rl.datasets.load("imagenet", n=2, size=32, source="full", path=tmp_path / "val")
+    assert x.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="n=5 but 'imagenet' \\(full\\) has 4"):
+        rl.datasets.load("imagenet", n=5, source="full", path=tmp_path / "val")
+
+
+def test_full_lfw_faces_come_from_a_folder_of_people_in_grey(tmp_path):
+    write_folder(tmp_path / "lfw", {"Ada_Lovelace": 2, "Alan_Turing": 2}, "L")
+    x, y = rl.datasets.load("faces", source="full", path=tmp_path / "lfw", size=25)
+    assert x.shape == (4, 1, 25, 25) and y.tolist() == [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="not a folder"):
+        rl.datasets.load("faces", source="full", path=tmp_path / "missing")
+    with pytest.raises(ValueError, match="no images"):
+        rl.datasets.load("faces", source="full", path=tmp_path)
+
+
+def test_full_source_rejects_splits_and_paths_that_do_not_apply(tmp_path):
+    with pytest.raises(ValueError, match="splits \\('train', 'test'\\)"):
+        rl.datasets.load("mnist", source="full", split="val")
+    with pytest.raises(ValueError, match="path= applies to"):
+        rl.datasets.load("mnist", source="full", path=tmp_path)
+    with pytest.raises(ValueError, match="splits none"):
+        rl.datasets.load("fmri", source="full", split="train", path=tmp_path)
+
+
+def test_format_readers_reject_malformed_files(tmp_path):
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(gzip.compress(b"\x01\x02\x08\x01abcd"))
+    with pytest.raises(ValueError, match="not an IDX file"):
+        sources.read_idx(bad)
+    short = tmp_path / "short.gz"
+    short.write_bytes(gzip.compress(struct.pack(">BBBBII", 0, 0, 8, 2, 2, 3) + b"12345"))
+    with pytest.raises(ValueError, match=r"header says \(2, 3\) but the file holds 5"):
+        sources.read_idx(short)
+    torn = tmp_path / "test.bin"
+    torn.write_bytes(b"\x00" * 3075)
+    with pytest.raises(ValueError, match="not a whole number of 3074-byte"):
+        sources.read_cifar_binary(torn)
+    flat = tmp_path / "flat.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 2), np.int16), np.eye(4)), str(flat))
+    with pytest.raises(ValueError, match="constant"):
+        rl.datasets.load("fmri", source="full", path=flat)
+
+
+def test_cache_folder_is_root_then_environment_then_os_cache(tmp_path, monkeypatch):
+    import pooch
+    monkeypatch.delenv(sources.CACHE_VARIABLE, raising=False)
+    assert sources.cache_dir() == Path(pooch.os_cache("recon-course"))
+    monkeypatch.setenv(sources.CACHE_VARIABLE, str(tmp_path / "env"))
+    assert sources.cache_dir() == tmp_path / "env"
+    assert sources.cache_dir(tmp_path / "root") == tmp_path / "root"
+
+
+def test_pinned_remotes_are_well_formed():
+    for name, files in sources.REMOTES.items():
+        for remote in files.values():
+            algorithm, digest = remote.known_hash.split(":")
+            assert len(digest) == {"sha256": 64, "md5": 32}[algorithm], name
+            assert remote.url.startswith(("https://", "http://codh.rois.ac.jp"))
