@@ -146,9 +146,9 @@ def load(name: str, n: int | None = None, size: int | tuple[int, int] | None = N
         raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
     n, size = _check_n(n), _check_size(size)
     if source == "samples":
-        if split is not None or path is not None:
-            raise ValueError("split= and path= apply to source='full' only; the sample pack "
-                             "is one fixed set (see describe())")
+        if split is not None or path is not None or root is not None:
+            raise ValueError("split=, path= and root= apply to source='full' only; the sample "
+                             "pack is one fixed set (see describe())")
         images, scale, labels = _from_pack(name)
     else:
         images, scale, labels = _from_full(name, kind, n, size, root, split, path)

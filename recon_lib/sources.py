@@ -97,6 +97,8 @@ def fetch(name: str, key: str, root: str | os.PathLike | None = None, processor=
         return pooch.retrieve(remote.url, known_hash=remote.known_hash, fname=fname,
                               path=cache_dir(root), processor=processor, progressbar=True)
     except ValueError as err:
+        if "does not match the known hash" not in str(err):
+            raise
         raise ValueError(f"{name}: {remote.url} does not match its pinned checksum "
                          f"{remote.known_hash}; the download was discarded. Retry later, or "
                          f"report it if the publisher changed the file. ({err})") from err

@@ -19,6 +19,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from torch.nn import functional as F
 
@@ -73,6 +75,17 @@ def test_mnist_and_kmnist_packs_interleave_classes_so_any_first_ten_are_distinct
         assert sorted(y.tolist()) == list(range(10))
 
 
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(datasets.NAMES), data=st.data())
+def test_any_valid_n_and_size_give_that_many_images_of_that_size(name, data):
+    everything, labels = rl.datasets.load(name)
+    n = data.draw(st.integers(1, len(everything)), label="n")
+    size = data.draw(st.tuples(st.integers(1, 40), st.integers(1, 40)), label="size")
+    x, y = rl.datasets.load(name, n=n, size=size)
+    assert x.shape == (n, CHANNELS[name], *size) and torch.equal(y, labels[:n])
+    assert 0 <= x.min() and x.max() <= 1 and torch.isfinite(x).all()
+
+
 @pytest.mark.parametrize("name", datasets.NAMES)
 def test_describe_says_what_where_licence_and_real_or_stand_in(name):
     text = rl.datasets.describe(name)
@@ -112,8 +125,9 @@ def test_bad_requests_get_clear_errors_listing_the_options():
     for size in (0, -4, (1, 2, 3), (8, 0), "big", 2.5, (8.0, 8)):
         with pytest.raises(ValueError, match="size must be"):
             rl.datasets.load("mnist", size=size)
-    with pytest.raises(ValueError, match="source='full' only"):
-        rl.datasets.load("mnist", split="train")
+    for misplaced in ({"split": "train"}, {"path": "x.nii"}, {"root": "cache"}):
+        with pytest.raises(ValueError, match="source='full' only"):
+            rl.datasets.load("mnist", **misplaced)
     with pytest.raises(ValueError, match="choose one of"):
         rl.datasets.describe("lfw")
 
@@ -354,6 +368,10 @@ def test_format_readers_reject_malformed_files(tmp_path):
     nib.save(nib.Nifti1Image(np.ones((4, 4, 2), np.int16), np.eye(4)), str(flat))
     with pytest.raises(ValueError, match="constant"):
         rl.datasets.load("fmri", source="full", path=flat)
+    plane = tmp_path / "plane.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(16, dtype=np.int16).reshape(4, 4), np.eye(4)), str(plane))
+    with pytest.raises(ValueError, match="expected a 3-D or 4-D image"):
+        rl.datasets.load("fmri", source="full", path=plane)
 
 
 def test_cache_folder_is_root_then_environment_then_os_cache(tmp_path, monkeypatch):

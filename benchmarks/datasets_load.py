@@ -1,0 +1,70 @@
+"""How long ``rl.datasets.load`` takes from the offline sample pack, per kind.
+
+    python benchmarks/datasets_load.py            # prints a table, writes results/datasets_load.json
+
+Each notebook loads its images once, so these times bound the data cost of a chapter: the
+column "native" is the whole pack at its stored size, "size=32" adds the antialiased resize.
+Times are medians of ``--repeats`` runs on this machine's CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import recon_lib as rl  # noqa: E402
+
+
+def median_ms(call, repeats: int) -> float:
+    """Median wall time of ``call()`` in milliseconds (one untimed warm-up run first)."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def measure(repeats: int) -> list[dict]:
+    rows = []
+    for name in rl.datasets.NAMES:
+        x, _ = rl.datasets.load(name)
+        pack = rl.datasets.DATA_DIR / f"{name}.npz"
+        rows.append({
+            "name": name, "shape": list(x.shape),
+            "pack_kB": round(pack.stat().st_size / 1e3, 1) if pack.exists() else None,
+            "native_ms": round(median_ms(lambda: rl.datasets.load(name), repeats), 2),
+            "size32_ms": round(median_ms(lambda: rl.datasets.load(name, size=32), repeats), 2),
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="time rl.datasets.load per kind")
+    parser.add_argument("--repeats", type=int, default=5)
+    repeats = parser.parse_args().repeats
+    rows = measure(repeats)
+    print(f"{'kind':9s} {'shape':20s} {'pack kB':>8s} {'native ms':>10s} {'size=32 ms':>11s}")
+    for r in rows:
+        pack = "-" if r["pack_kB"] is None else f"{r['pack_kB']:.1f}"
+        print(f"{r['name']:9s} {str(tuple(r['shape'])):20s} {pack:>8s} "
+              f"{r['native_ms']:10.2f} {r['size32_ms']:11.2f}")
+    out = ROOT / "benchmarks" / "results" / "datasets_load.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": platform.platform(), "torch": torch.__version__,
+                               "threads": torch.get_num_threads(), "repeats": repeats,
+                               "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
