@@ -153,9 +153,9 @@ def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: i
             found.run(answer, count)
     except NotImplementedError:
         raise NotImplementedYet(
-            f"✘ Task {found.id} ({found.title}) is not implemented yet: your function still raises "
-            "NotImplementedError.\n  Replace the line `raise NotImplementedError()` with your code, "
-            "run that cell, then run this check again.") from None
+            f"✘ Task {found.id} ({found.title}) is not implemented yet: your function (or one it "
+            "calls) still raises NotImplementedError.\n  Replace the line `raise NotImplementedError()` "
+            "with your code, run that cell, then run this check again.") from None
     except _Mismatch as mismatch:
         raise WrongAnswer(_format(found, mismatch.message, mismatch.case)) from None
     print(f"✔ Task {found.id} ({found.title}) passed on {count} fresh cases.")

@@ -39,18 +39,19 @@ def _randint(low: int, high: int) -> int:
 
 
 def make_case(index: int, *, bias: bool = True, activation: str | None = None,
-              width: tuple[int, int] = (2, 8), kill_first_unit: bool = False) -> Case:
+              width: tuple[int, int] = (2, 8), kill_first_unit: bool = False,
+              tiny_unit: bool = False) -> Case:
     """A fresh random MLP and face image, and the one-sample message the client sends."""
     for _ in range(20):  # redraw the rare model whose units are all dead for this image
         case = _draw_case(index, bias, activation or ACTIVATIONS[index % len(ACTIVATIONS)], width,
-                          kill_first_unit)
+                          kill_first_unit, tiny_unit)
         if case.grad_weight.any():
             return case
     raise RuntimeError("could not draw a case with a live unit; report this as a bug")
 
 
 def _draw_case(index: int, bias: bool, activation: str, width: tuple[int, int],
-               kill_first_unit: bool) -> Case:
+               kill_first_unit: bool, tiny_unit: bool) -> Case:
     faces = _faces()
     widths = [_randint(*width)] + [_randint(2, 8) for _ in range(_randint(0, 2))]
     n_classes = _randint(2, 10)
@@ -60,6 +61,9 @@ def _draw_case(index: int, bias: bool, activation: str, width: tuple[int, int],
             model[1].weight[0] = -model[1].weight[0].abs()
             if bias:
                 model[1].bias[0] = -1.0
+    if tiny_unit:  # unit 1 barely reaches the output, so its δ is tiny yet non-zero
+        with torch.no_grad():
+            model[3].weight[:, 1] *= 1e-6
     image = faces[_randint(0, len(faces) - 1)]
     y = torch.randint(n_classes, (1,))
     grads = fl.client_update(model, image[None], y)
@@ -111,7 +115,7 @@ def usable(answer: Callable, n_cases: int) -> None:
     """``answer(grad_b) -> bool mask (h,)``: True where |∂ℓ/∂b| > 0 (as rl.analytic.usable_units)."""
     for index in range(n_cases):
         case = make_case(index, activation="relu" if index % 2 else None, width=(6, 16),
-                         kill_first_unit=index % 2 == 1)
+                         kill_first_unit=index % 2 == 1, tiny_unit=index % 3 == 0)
         got = expect_tensor(ask(answer, case.grad_bias, case=case.label), case.grad_bias.shape,
                             case.label)
         if got.dtype != torch.bool:
@@ -125,11 +129,14 @@ def usable(answer: Callable, n_cases: int) -> None:
 def _explain_usable(got: Tensor, want: Tensor, grad_b: Tensor) -> str:
     if torch.equal(got, ~want):
         return "your mask is the opposite: True should mark units you *can* divide by."
-    if torch.equal(got, grad_b > 0) or (got & (grad_b < 0)).sum() < (want & (grad_b < 0)).sum():
-        return "you dropped units whose ∂ℓ/∂b is negative; a negative δ divides just as well."
     if (got & ~want).any():
         return f"{int((got & ~want).sum())} unit(s) you marked usable have ∂ℓ/∂b = 0 (dead): 0/0 is NaN."
-    return f"you left out {int((want & ~got).sum())} usable unit(s)."
+    missed = want & ~got
+    if torch.equal(missed, want & (grad_b < 0)):
+        return "you dropped the units whose ∂ℓ/∂b is negative; a negative δ divides just as well."
+    smallest = float(grad_b[missed].abs().min())
+    return (f"you left out {int(missed.sum())} usable unit(s), the smallest with |∂ℓ/∂b| = "
+            f"{smallest:.1e}. A tiny but non-zero δ still divides out exactly; only δ = 0 does not.")
 
 
 # --- Task 01.layer ----------------------------------------------------------------------------
