@@ -206,46 +206,72 @@ def _from_full(name: str, kind: Kind, n: int | None, size: tuple[int, int] | Non
                          f"{name!r} is downloaded (root= sets the cache folder)")
     if split is not None and split not in kind.splits:
         raise ValueError(f"{name!r} has splits {kind.splits or 'none'}; got split={split!r}")
-    split = split or "test"
-    if name in ("mnist", "kmnist"):
-        images = sources.read_idx(sources.fetch(name, f"{split}-images", root))
-        labels = sources.read_idx(sources.fetch(name, f"{split}-labels", root))
-        return images[:, None], 255.0, labels.astype(np.int64)
-    if name == "cifar100":
-        return _cifar100(split, root)
-    if name == "wbc":
-        images, labels = sources.read_medmnist(sources.fetch("wbc", "npz", root), split)
-        return images, 255.0, labels
-    if name == "fmri":
-        slices, labels = sources.nifti_slices(path if path is not None
-                                              else sources.fetch("fmri", "nifti", root))
-        return _min_max(slices), 1.0, labels
-    return _from_folder(name, n, size, path)
+    request = FullRequest(name, split or "test", root, path, n, size)
+    return _FULL_LOADERS[name](request)
 
 
-def _cifar100(split: str, root) -> tuple[np.ndarray, float, np.ndarray]:
+@dataclass(frozen=True)
+class FullRequest:
+    """Everything a full-dataset loader may need (each uses only its part)."""
+
+    name: str
+    split: str
+    root: str | os.PathLike | None
+    path: str | os.PathLike | None
+    n: int | None
+    size: tuple[int, int] | None
+
+
+def _idx(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
+    """MNIST / KMNIST: the official gzipped IDX image and label files of one split."""
+    name, split, root = request.name, request.split, request.root
+    images = sources.read_idx(sources.fetch(name, f"{split}-images", root))
+    labels = sources.read_idx(sources.fetch(name, f"{split}-labels", root))
+    if images.ndim != 3 or labels.shape != images.shape[:1]:
+        raise ValueError(f"{name}: IDX images {images.shape} and labels {labels.shape} disagree")
+    return images[:, None], 255.0, labels.astype(np.int64)
+
+
+def _cifar100(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
     """Download the binary CIFAR-100 archive once and unpack only ``<split>.bin`` from it."""
     import pooch
-    member = f"{sources.CIFAR_DIR}/{split}.bin"
-    unpacked = sources.fetch("cifar100", "archive", root, processor=pooch.Untar(members=[member]))
-    images, labels = sources.read_cifar_binary(next(p for p in unpacked if p.endswith(f"{split}.bin")))
+    member = f"{sources.CIFAR_DIR}/{request.split}.bin"
+    unpacked = sources.fetch("cifar100", "archive", request.root,
+                             processor=pooch.Untar(members=[member]))
+    found = [p for p in unpacked if Path(p).as_posix().endswith(member)]
+    if not found:
+        raise ValueError(f"cifar100: the archive holds no {member}; is it the binary version?")
+    images, labels = sources.read_cifar_binary(found[0])
     return images, 255.0, labels
 
 
-def _min_max(volume: np.ndarray) -> np.ndarray:
-    """Shift and scale a whole run to [0, 1] together (slices keep their relative contrast)."""
-    volume = volume.astype(np.float32)
+def _bloodmnist(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
+    """WBC: BloodMNIST's single .npz, one split of it."""
+    images, labels = sources.read_medmnist(sources.fetch("wbc", "npz", request.root), request.split)
+    return images, 255.0, labels
+
+
+def _fmri(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
+    """fMRI: a local NIfTI (``path=``) or the default public run, scaled to [0, 1] as a whole."""
+    nifti = request.path if request.path is not None else sources.fetch("fmri", "nifti", request.root)
+    slices, labels = sources.nifti_slices(nifti)
+    volume = slices.astype(np.float32)
     low, high = float(volume.min()), float(volume.max())
     if not np.isfinite([low, high]).all() or high <= low:
-        raise ValueError(f"the image is constant or not finite (min {low}, max {high})")
-    return (volume - low) / (high - low)
+        raise ValueError(f"{nifti}: the image is constant or not finite (min {low}, max {high})")
+    return volume - low, high - low, labels
 
 
-def _from_folder(name: str, n: int | None, size: tuple[int, int] | None,
-                 path) -> tuple[np.ndarray, float, np.ndarray]:
-    if path is None:
+def _folder(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
+    """ImageNet / LFW: a local folder of class sub-folders (never downloaded for you)."""
+    name, size = request.name, request.size
+    if request.path is None:
         raise ValueError(f"{name!r} cannot be downloaded automatically: {KINDS[name].full}")
     side = max(size) if size is not None else (224 if name == "imagenet" else 64)
-    images, labels, _ = sources.read_image_folder(path, n, side,
+    images, labels, _ = sources.read_image_folder(request.path, request.n, side,
                                                   mode="RGB" if name == "imagenet" else "L")
     return images, 255.0, labels
+
+
+_FULL_LOADERS = {"mnist": _idx, "kmnist": _idx, "cifar100": _cifar100, "wbc": _bloodmnist,
+                 "fmri": _fmri, "imagenet": _folder, "faces": _folder}

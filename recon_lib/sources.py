@@ -53,7 +53,7 @@ REMOTES: dict[str, dict[str, Remote]] = {
         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
         "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")),
-    "kmnist": _idx_files("http://codh.rois.ac.jp/kmnist/dataset/kmnist", (
+    "kmnist": _idx_files("https://codh.rois.ac.jp/kmnist/dataset/kmnist", (
         "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
         "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
         "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",

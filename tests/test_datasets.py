@@ -268,6 +268,20 @@ def test_cifar100_binary_archive_is_unpacked_and_parsed_per_split(server, monkey
         assert torch.equal(y, torch.from_numpy(fine.astype(np.int64)))
 
 
+def test_archives_and_idx_pairs_that_do_not_fit_are_refused(server, monkeypatch, cache):
+    rng = np.random.default_rng(8)
+    only_train = {"train": (rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8), np.arange(2))}
+    publish(server, monkeypatch, "cifar100", {"archive": cifar_tar(only_train)},
+            key_of=lambda key: "cifar-100-binary.tar.gz")
+    with pytest.raises(ValueError, match="archive holds no cifar-100-binary/test.bin"):
+        rl.datasets.load("cifar100", source="full", root=cache)
+    images, labels = mnist_style(rng, 4)
+    publish(server, monkeypatch, "mnist", {"test-images": idx_bytes(images),
+                                           "test-labels": idx_bytes(labels[:3])})
+    with pytest.raises(ValueError, match="disagree"):
+        rl.datasets.load("mnist", source="full", root=cache)
+
+
 def test_bloodmnist_npz_with_md5_pin_and_channel_order(server, monkeypatch, cache):
     rng = np.random.default_rng(6)
     arrays = {}
@@ -388,4 +402,4 @@ def test_pinned_remotes_are_well_formed():
         for remote in files.values():
             algorithm, digest = remote.known_hash.split(":")
             assert len(digest) == {"sha256": 64, "md5": 32}[algorithm], name
-            assert remote.url.startswith(("https://", "http://codh.rois.ac.jp"))
+            assert remote.url.startswith("https://"), remote.url
