@@ -17,6 +17,8 @@ import torch
 import torch.fx
 from torch import Tensor, nn
 
+from . import conv
+
 # Ops that only reshape the input; the first *real* layer is found by walking past them.
 PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
 PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
@@ -320,5 +322,125 @@ def span_residual(images: Tensor, basis: Tensor) -> Tensor:
 
 
 
+def recover_label_counts(model: nn.Module, grads: Mapping[str, Tensor], batch_size: int,
+                         probe: Tensor | None = None) -> Tensor:
+    """The labels of a batch *with repeats*, as a sorted multiset of B class indices (ch. 02).
+
+    ∇c_k = (1/B)(Σᵢ pᵢ,k − n_k), so n_k = Σᵢ pᵢ,k − B·∇c_k. The server does not know the
+    pᵢ; it approximates each by the model's prediction p̂ on a ``probe`` image, by default
+    chapter 01's closed form on the batch message — an affine mixture of the batch images —
+    then rounds, keeping Σ n_k = B (largest remainders). Exact when the predictions vary
+    little across the batch (an untrained model, as here: error |Σᵢ(pᵢ − p̂)| < 1/2 per class);
+    a confident, trained model breaks it. A simplified form of the count estimates of Geng et
+    al. (2021, "Towards general deep leakage in federated learning").
+    """
+    name, head = last_linear(model)
+    if head.bias is None:
+        raise ValueError(f"the head {name} has no bias; label counts are read from its bias gradient")
+    (scores,) = _layer_grads(grads, name, ("bias",))
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not torch.isfinite(scores).all():
+        raise ValueError("the head's bias gradient contains NaN or inf")
+    probe = reconstruct(model, grads).unsqueeze(0) if probe is None else probe
+    with torch.no_grad():
+        predicted = model(probe.to(scores.dtype)).softmax(-1).mean(0)
+    raw = (batch_size * (predicted - scores)).clamp(min=0)
+    counts = raw.floor()
+    short = batch_size - int(counts.sum())
+    if short > 0:
+        counts[torch.topk(raw - counts, short).indices] += 1
+    elif short < 0:
+        counts[torch.topk(torch.where(counts > 0, raw - counts, 2.0), -short, largest=False).indices] -= 1
+    return torch.repeat_interleave(torch.arange(len(scores), device=scores.device), counts.long())
+
+
 
 # --- Through convolutions (chapter 03): exact inversion of a CNN ---------------------------
+def _kernel_bound(stage: conv.Stage) -> int:
+    """⌈C·H·W / (H′·W′)⌉: Claim 3's h ≥ (d/d′)² C for a possibly non-square input."""
+    channels, height, width = stage.in_shape
+    return -(-channels * height * width // (stage.out_shape[1] * stage.out_shape[2]))
+
+
+def _check_kernels(stage: conv.Stage) -> None:
+    """Raise unless the conv of ``stage`` passes the counting bound and reads every pixel."""
+    from . import conditions  # local: conditions imports this module
+
+    bound, h = _kernel_bound(stage), stage.conv.out_channels
+    if h < bound:
+        raise ValueError(
+            f"conv layer {stage.name} has {h} kernels but its {'×'.join(map(str, stage.in_shape))} "
+            f"input needs h ≥ (d/d′)² C = {bound} (Claim 3): more unknowns than equations, so the "
+            "input is not determined. Pass strict=False for the minimum-norm guess.")
+    (k_h, k_w), (s_h, s_w), (d_h, d_w) = stage.conv.kernel_size, stage.conv.stride, stage.conv.dilation
+    p_h, p_w = conv._int_padding(stage.conv)
+    if (conditions.covered_width(stage.in_shape[1], k_h, s_h, p_h, d_h) < stage.in_shape[1]
+            or conditions.covered_width(stage.in_shape[2], k_w, s_w, p_w, d_w) < stage.in_shape[2]):
+        raise ValueError(f"conv layer {stage.name} never reads some input pixels (stride larger than "
+                         "the kernel, or the border): they cannot be recovered with any h")
+
+
+def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
+                      in_shape: Sequence[int] | None = None, strict: bool = True,
+                      tol: float = 1e-6, max_iter: int = 500) -> list[tuple[str, Tensor, conv.SolveInfo | None]]:
+    """Every intermediate result of :func:`invert_cnn`, from the features back to the input.
+
+    Returns:
+        ``[(name, tensor, info), ...]``: first the features from the closed form (shaped as
+        the last conv's output, ``info`` None), then the input of each conv layer, last layer
+        first, with the solver's :class:`~recon_lib.conv.SolveInfo`; the last entry is the
+        image. Leading client dimensions of the message are kept. Chapter 03 uses it to see
+        how far the closed route gets through the DLG LeNet below the bound (``strict=False``).
+    """
+    shape = tuple(in_shape) if in_shape is not None else getattr(model, "in_shape", None)
+    if shape is None or len(shape) != 3:
+        raise ValueError(f"in_shape must be (C, H, W) (or set model.in_shape), got {shape}")
+    stages, name, linear = conv.conv_stack(model, shape)
+    if linear.bias is None:
+        raise ValueError(f"Linear {name} has no bias, so its input leaks only up to scale and the "
+                         "conv layers cannot be undone exactly (chapter 01)")
+    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"))
+    if grad_weight.device != linear.weight.device:
+        raise ValueError(f"gradients on {grad_weight.device} but the model on {linear.weight.device}")
+    clients = grad_weight.shape[:-2]  # () for one message, (N,) for N stacked messages
+    features = invert_linear(grad_weight, grad_bias).reshape(-1, *stages[-1].out_shape)
+    results: list[tuple[str, Tensor, conv.SolveInfo | None]] = [(name, features, None)]
+    for stage in reversed(stages):
+        if strict:
+            _check_kernels(stage)
+        pre = conv.invert_activation(stage.activation, features, strict=strict)
+        if stage.conv.bias is not None:
+            pre = pre - stage.conv.bias.detach().to(pre.dtype)[:, None, None]
+        features, info = conv.solve(stage.conv, pre, stage.in_shape, tol=tol, max_iter=max_iter)
+        results.append((stage.name, features, info))
+    return [(key, value.reshape(*clients, *value.shape[1:]), info) for key, value, info in results]
+
+
+def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[int] | None = None,
+               strict: bool = True, tol: float = 1e-6, max_iter: int = 500) -> Tensor:
+    """The private input of a one-sample message through a CNN, in closed form (chapter 03).
+
+    1. Chapter 01's closed form (:func:`invert_linear`) on the first biased Linear after
+       ``Flatten`` recovers its input: the flattened output of the last conv stage.
+    2. Each conv stage is undone in turn, last first: invert the activation (sigmoid by logit,
+       tanh by atanh, leaky ReLU by rescaling; ReLU loses information and raises), subtract
+       the bias, and solve conv(x) = z by CGLS with the convolution and its transpose only
+       (:func:`recon_lib.conv.solve`, matrix-free), so it scales to 3×224×224 inputs.
+
+    Exact (up to round-off and ``tol``) when every conv has at least (d/d′)² C kernels
+    (Claim 3) and reads every pixel; well conditioned from one kernel above the bound.
+
+    Args:
+        model: ``nn.Sequential`` of Conv2d [+ activation] stages, Flatten, a biased Linear, ….
+        grads: the client's message, keyed like ``model.named_parameters()``.
+        in_shape: (C, H, W) of one input; defaults to ``model.in_shape``.
+        strict: raise when a layer is below the bound or a recovered activation is out of
+            range; ``False`` returns the minimum-norm guess instead (to study the failure).
+        tol, max_iter: stopping rule of each conv solve (see :func:`recon_lib.conv.cgls`).
+
+    Raises:
+        TypeError: unsupported layers (pooling, batch norm, grouped convs...) or model types.
+        ValueError: too few kernels (says the bound), no bias, ReLU, bad shapes or gradients.
+    """
+    return invert_cnn_stages(model, grads, in_shape, strict, tol, max_iter)[-1][1]

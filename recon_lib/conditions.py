@@ -96,3 +96,118 @@ def same_gradient_batch(delta: Tensor, x: Tensor, target: Tensor) -> Tensor:
 
 
 # --- Convolutions (chapter 03) -------------------------------------------------------------
+def _check_conv(d: int, k: int, s: int, p: int, dilation: int) -> None:
+    _check_counts(d=d, k=k, s=s, dilation=dilation)
+    if isinstance(p, bool) or not isinstance(p, int) or p < 0:
+        raise ValueError(f"padding p must be a non-negative integer, got {p!r}")
+
+
+def conv_output_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
+    """d′ = ⌊(d + 2p − dilation·(k − 1) − 1)/s⌋ + 1, the output width of a conv (Claim 3).
+
+    With dilation 1 this is the paper's ⌊(d + 2p − k)/s⌋ + 1. Raises ValueError when the
+    padded input is narrower than the (dilated) kernel, so that no output exists.
+    """
+    _check_conv(d, k, s, p, dilation)
+    reach = dilation * (k - 1) + 1
+    if d + 2 * p < reach:
+        raise ValueError(f"the padded input (d + 2p = {d + 2 * p}) is narrower than the kernel "
+                         f"({reach}); no output exists")
+    return (d + 2 * p - reach) // s + 1
+
+
+def min_kernels(d: int, C: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
+    """The paper's kernel bound h ≥ (d/d′)² C as the smallest integer h (Claim 3, chapter 03).
+
+    Counting: h kernels give h·d′² equations for C·d² unknowns, so full column rank needs
+    h·d′² ≥ C·d². Necessary, not sufficient: see :func:`covered_width` for what it misses.
+    Exact integer arithmetic, ⌈C d² / d′²⌉: e.g. 3×32×32, k=5, s=2, p=2 gives d′=16 and 12.
+    """
+    _check_counts(C=C)
+    width = conv_output_width(d, k, s, p, dilation)
+    return -(-C * d * d // (width * width))
+
+
+def _taps(d: int, k: int, s: int, p: int, dilation: int) -> Tensor:
+    """d′ × k input positions read by each output position's kernel taps along one axis."""
+    width = conv_output_width(d, k, s, p, dilation)
+    return torch.arange(width)[:, None] * s - p + torch.arange(k)[None, :] * dilation
+
+
+def covered_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
+    """How many of the d input positions along one axis some kernel tap ever reads.
+
+    An input pixel no window touches has a zero column in A, so no number of kernels can
+    recover it: this happens when the stride exceeds the kernel's reach (pixels skipped
+    between windows) or when ⌊·⌋ in d′ drops the last pixels (border). The course's own
+    refinement of the count (not in the paper).
+    """
+    taps = _taps(d, k, s, p, dilation)
+    return int(torch.unique(taps[(taps >= 0) & (taps < d)]).numel())
+
+
+def effective_output_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
+    """How many of the d′ output positions along one axis read at least one real input pixel.
+
+    Outputs whose window lies entirely in the zero padding give rows of zeros in A: they are
+    counted by h·d′² but carry no equation. Large padding makes d′ > d and the paper's count
+    (d/d′)² C smaller than C, which no layer can beat (the course's refinement).
+    """
+    taps = _taps(d, k, s, p, dilation)
+    return int(((taps >= 0) & (taps < d)).any(dim=1).sum())
+
+
+def bound_gap(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> str:
+    """What the count h·d′² ≥ C·d² overlooks for this geometry (chapter 03's table flags).
+
+    Returns ``'stride > kernel'`` (pixels skipped between windows), ``'border'`` (last pixels
+    never read), ``'padding rows'`` (outputs that see only padding carry no equation), or
+    ``''`` when every pixel is read and every output sees the image. Even then edge and corner
+    pixels are read by fewer windows than interior ones, so the bound can still fall short
+    (``bound_row`` measures it).
+    """
+    if covered_width(d, k, s, p, dilation) < d:
+        return "stride > kernel" if s > dilation * (k - 1) + 1 else "border"
+    if effective_output_width(d, k, s, p, dilation) < conv_output_width(d, k, s, p, dilation):
+        return "padding rows"
+    return ""
+
+
+def conv_rank(C: int, d: int, h: int, k: int, s: int = 1, p: int = 0, seed: int = 0,
+              dilation: int = 1) -> int:
+    """The numerical rank of a C×d×d → h×d′×d′ conv layer with random Gaussian kernels.
+
+    Builds the dense matrix (:func:`recon_lib.conv.as_matrix`, float64) and counts singular
+    values above the default tolerance of ``torch.linalg.matrix_rank``. Random kernels give
+    the *generic* rank: the rank almost every kernel achieves. Full column rank (= C·d²) is
+    what exact inversion of the layer needs. Small layers only (C·d² up to a few thousand).
+    """
+    from . import conv  # local: conv is the matrix-free module, conditions only needs as_matrix
+
+    _check_counts(C=C, h=h)
+    conv_output_width(d, k, s, p, dilation)
+    generator = torch.Generator().manual_seed(seed)
+    layer = nn.Conv2d(C, h, k, stride=s, padding=p, dilation=dilation, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator, dtype=torch.float64))
+    return int(torch.linalg.matrix_rank(conv.as_matrix(layer, (C, d, d))))
+
+
+def bound_row(C: int, d: int, h: int, k: int, s: int = 1, p: int = 0, seed: int = 0) -> dict:
+    """One row of chapter 03's bound-vs-truth table: the count against the measured rank.
+
+    Keys: the setting, ``d_out`` (d′), ``bound`` (:func:`min_kernels`), ``meets_bound``,
+    ``rank``, ``full_rank`` (rank = C·d²), ``gap`` (:func:`bound_gap`, or ``'edges'`` when
+    the bound is met, the geometry looks clean and the rank still falls short: edge pixels
+    read by too few windows) and ``bound_sufficient`` (False where the bound is met but the
+    layer is still not invertible).
+    """
+    bound = min_kernels(d, C, k, s, p)
+    rank = conv_rank(C, d, h, k, s, p, seed)
+    full = rank == C * d * d
+    gap = bound_gap(d, k, s, p)
+    if not (full or h < bound or gap):
+        gap = "edges"
+    return {"C": C, "d": d, "k": k, "s": s, "p": p, "h": h, "d_out": conv_output_width(d, k, s, p),
+            "bound": bound, "meets_bound": h >= bound, "rank": rank, "full_rank": full,
+            "gap": gap, "bound_sufficient": full or h < bound}

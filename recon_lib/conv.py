@@ -1,2 +1,352 @@
-"""Convolution as a linear map, and solving it matrix-free (chapter 03)."""
+"""Convolution as a linear map, and solving it matrix-free (chapter 03).
+
+Without its bias a conv layer is linear: its output is y = A x with one row of A per output
+value (h·d′² of them) and one column per input value (C·d² of them). Chapter 03 builds A
+explicitly for tiny layers (:func:`as_matrix`, from autograd) to *see* it, then never again:
+:func:`cgls` solves A x = y using only the convolution (A x) and its adjoint (Aᵀ y, the
+transposed convolution that backpropagation computes), so memory stays O(image) and a
+3×224×224 input costs a few hundred convolutions instead of a 150 000² matrix.
+
+Reference for the solver: Hestenes & Stiefel (1952), CG applied to the normal equations
+AᵀA x = Aᵀ y in the "CGLS" form of Björck, *Numerical Methods for Least Squares Problems*
+(1996, §7.4), which never forms AᵀA.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import prod
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+Shape = tuple[int, int, int]
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _int_padding(layer: nn.Conv2d) -> tuple[int, int]:
+    """The layer's zero padding as integers; string paddings ('valid', odd 'same') resolved."""
+    if layer.padding == "valid":
+        return 0, 0
+    if layer.padding == "same":
+        reach = [d * (k - 1) for d, k in zip(layer.dilation, layer.kernel_size)]
+        if any(r % 2 for r in reach):
+            raise TypeError("padding='same' with an even kernel pads asymmetrically, which the "
+                            "course does not support; use an odd kernel or integer padding")
+        return reach[0] // 2, reach[1] // 2
+    return _pair(layer.padding)
+
+
+def check_layer(layer: nn.Module) -> nn.Conv2d:
+    """Raise a clear error unless ``layer`` is a conv layer the course can treat as a matrix.
+
+    Supported: ``nn.Conv2d`` with zero padding, any kernel size, stride and dilation,
+    ``groups=1`` (the counting bound of Claim 3 assumes every kernel sees every channel).
+    """
+    if not isinstance(layer, nn.Conv2d) or type(layer) is not nn.Conv2d:
+        raise TypeError(f"{type(layer).__name__} is not an nn.Conv2d; chapter 03 inverts plain 2-D "
+                        "convolutions only (pooling, normalisation and transposed convs are not linear "
+                        "maps of this kind or are not invertible)")
+    if layer.groups != 1:
+        raise ValueError(f"groups={layer.groups}: grouped/depthwise convs split into independent "
+                         "convs; the course's bound and solver assume groups=1")
+    if layer.padding_mode != "zeros":
+        raise ValueError(f"padding_mode={layer.padding_mode!r}: the course treats zero padding only")
+    _int_padding(layer)
+    return layer
+
+
+def out_shape(layer: nn.Conv2d, in_shape: Sequence[int]) -> Shape:
+    """The output shape (h, H′, W′) of ``layer`` on one input of shape (C, H, W).
+
+    Raises:
+        ValueError: if ``in_shape`` is not C×H×W with C = ``layer.in_channels`` or the image is
+            smaller than one (dilated) kernel.
+    """
+    check_layer(layer)
+    shape = tuple(int(s) for s in in_shape)
+    if len(shape) != 3 or shape[0] != layer.in_channels:
+        raise ValueError(f"in_shape must be (C, H, W) with C = {layer.in_channels} input channels, "
+                         f"got {tuple(in_shape)}")
+    widths = []
+    for size, k, s, p, dil in zip(shape[1:], layer.kernel_size, layer.stride, _int_padding(layer),
+                                  layer.dilation):
+        width = (size + 2 * p - dil * (k - 1) - 1) // s + 1
+        if width < 1:
+            raise ValueError(f"an input of size {size} is smaller than the (padded, dilated) kernel")
+        widths.append(width)
+    return layer.out_channels, widths[0], widths[1]
+
+
+@dataclass(frozen=True)
+class ConvMap:
+    """The linear part of a conv layer as a matrix-free operator: A x and Aᵀ y.
+
+    ``apply`` is the convolution without its bias; ``adjoint`` is its transpose, the map
+    backpropagation uses for ∂ℓ/∂x (``torch.nn.grad.conv2d_input``). Both act on batches.
+    """
+
+    layer: nn.Conv2d
+    in_shape: Shape
+
+    @classmethod
+    def of(cls, layer: nn.Module, in_shape: Sequence[int]) -> ConvMap:
+        """Check ``layer`` and ``in_shape`` and wrap them."""
+        out_shape(check_layer(layer), in_shape)
+        return cls(layer, tuple(int(s) for s in in_shape))
+
+    @property
+    def out_shape(self) -> Shape:
+        return out_shape(self.layer, self.in_shape)
+
+    def _args(self) -> dict:
+        return {"stride": self.layer.stride, "padding": _int_padding(self.layer),
+                "dilation": self.layer.dilation}
+
+    def apply(self, x: Tensor) -> Tensor:
+        """A x: the convolution of a batch N×C×H×W, without the bias."""
+        return F.conv2d(x, self.layer.weight.detach().to(x.dtype), None, **self._args())
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        """Aᵀ y: the transposed convolution of a batch N×h×H′×W′ back to N×C×H×W.
+
+        For stride 1 the transpose is itself a convolution, with the kernels flipped and the
+        in/out channels swapped (a several-fold faster path on CPU); otherwise it is the
+        input-gradient of the convolution (``torch.nn.grad.conv2d_input``).
+        """
+        weight = self.layer.weight.detach().to(y.dtype)
+        padding = _int_padding(self.layer)
+        reach = [d * (k - 1) for d, k in zip(self.layer.dilation, self.layer.kernel_size)]
+        if self.layer.stride == (1, 1) and all(p <= r for p, r in zip(padding, reach)):
+            flipped = weight.flip(2, 3).transpose(0, 1)
+            return F.conv2d(y, flipped, None, padding=[r - p for r, p in zip(reach, padding)],
+                            dilation=self.layer.dilation)
+        return torch.nn.grad.conv2d_input((y.shape[0], *self.in_shape), weight, y, **self._args())
+
+
+def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
+    """The matrix A (h·H′·W′ × C·H·W) of a conv layer's linear part, for small demos.
+
+    Column j of A is the layer's response to the j-th basis image e_j (bias left out), so A
+    is built by convolving the whole identity basis at once, one batch of C·H·W images: the
+    vectorised form of ``torch.func.jacfwd`` (tests check it equals ``jacrev``). Rows and
+    columns follow PyTorch's C-order flattening, so ``A @ x.flatten() == conv(x).flatten()``
+    minus the bias. Dense: for inputs of a few thousand values at most; solvers never need it.
+    """
+    conv = ConvMap.of(layer, in_shape)
+    n_in, n_out = prod(conv.in_shape), prod(conv.out_shape)
+    if n_in * n_out > 5e7:
+        raise ValueError(f"A would have {n_out}×{n_in} entries; as_matrix is for small demos. "
+                         "Use rl.conv.ConvMap (matrix-free) for large inputs.")
+    basis = torch.eye(n_in, dtype=layer.weight.dtype, device=layer.weight.device)
+    return conv.apply(basis.reshape(n_in, *conv.in_shape)).reshape(n_in, n_out).T
+
+
+@dataclass(frozen=True)
+class SolveInfo:
+    """How a matrix-free solve went: iterations used and the final relative residual
+    ‖Aᵀ(y − A x)‖ / ‖Aᵀ y‖ of the normal equations (worst image of the batch)."""
+
+    iterations: int
+    residual: float
+    converged: bool
+
+
+def _dot(a: Tensor, b: Tensor) -> Tensor:
+    """Per-image inner products: a vector of N for batches N×…."""
+    return (a * b).flatten(1).sum(1)
+
+
+def _per_image(values: Tensor, like: Tensor) -> Tensor:
+    """Reshape N values to broadcast over the images of ``like``."""
+    return values.reshape(-1, *[1] * (like.ndim - 1))
+
+
+def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
+         tol: float = 1e-6, max_iter: int = 500) -> tuple[Tensor, SolveInfo]:
+    """Least-squares solution of A x = y by conjugate gradients on AᵀA x = Aᵀ y (CGLS).
+
+    Matrix-free: needs only ``apply`` (x ↦ A x) and ``adjoint`` (y ↦ Aᵀ y), each on a batch;
+    every image of the batch is solved at once (one convolution per iteration for all).
+    Starting from x = 0 it converges to the minimum-norm least-squares solution, so below the
+    kernel bound it returns the smallest image consistent with the output, not the true one.
+
+    Args:
+        apply, adjoint: the operator and its transpose (e.g. :class:`ConvMap` methods).
+        y: right-hand side, a batch N×….
+        tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image.
+        max_iter: iteration cap; ``info.converged`` says whether ``tol`` was reached.
+    """
+    if not torch.isfinite(y).all():
+        raise ValueError("the right-hand side contains NaN or inf")
+    tiny = torch.finfo(y.dtype).tiny
+    residual = y.clone()
+    s = adjoint(residual)
+    x, direction = torch.zeros_like(s), s.clone()
+    gamma = _dot(s, s)
+    start = gamma.sqrt().clamp_min(tiny)
+    iterations = 0
+    while iterations < max_iter and bool((gamma.sqrt() > tol * start).any()):
+        q = apply(direction)
+        alpha = torch.where(gamma > 0, gamma / _dot(q, q).clamp_min(tiny), 0.0)
+        x += _per_image(alpha, x) * direction
+        residual -= _per_image(alpha, q) * q
+        s = adjoint(residual)
+        gamma_new = _dot(s, s)
+        beta = torch.where(gamma > 0, gamma_new / gamma.clamp_min(tiny), 0.0)
+        direction = s + _per_image(beta, s) * direction
+        gamma = gamma_new
+        iterations += 1
+    relative = float((gamma.sqrt() / start).max())
+    return x, SolveInfo(iterations, relative, relative <= tol)
+
+
+def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-6,
+          max_iter: int = 500) -> tuple[Tensor, SolveInfo]:
+    """The input of a conv layer from its output without bias, y = A x, matrix-free (CGLS).
+
+    Args:
+        layer: the ``nn.Conv2d`` (its bias is *not* applied: subtract it from y first).
+        y: N×h×H′×W′ outputs.
+        in_shape: (C, H, W) of one input.
+    """
+    conv = ConvMap.of(layer, in_shape)
+    if y.ndim != 4 or tuple(y.shape[1:]) != conv.out_shape:
+        raise ValueError(f"y must be N×{'×'.join(map(str, conv.out_shape))} for this layer and "
+                         f"in_shape {conv.in_shape}, got {tuple(y.shape)}")
+    if y.device != layer.weight.device:
+        raise ValueError(f"y is on {y.device} but the layer on {layer.weight.device}")
+    return cgls(conv.apply, conv.adjoint, y, tol=tol, max_iter=max_iter)
+
+
+# --- Undoing the activations between conv layers ---------------------------------------------
+Inverse = Callable[[nn.Module, Tensor], Tensor]
+ACTIVATION_INVERSES: dict[type[nn.Module], Inverse] = {}
+NOT_INVERTIBLE: dict[type[nn.Module], str] = {
+    nn.ReLU: "ReLU maps every negative pre-activation to 0, so those values (about half of "
+             "them) are lost and the equations of the next conv are missing; use sigmoid, tanh or "
+             "leaky ReLU, or gradient matching (chapter 04)",
+    nn.GELU: "GELU is not one-to-one (it has a minimum near −0.75), so its input is ambiguous",
+    nn.MaxPool2d: "max pooling keeps one value per window and discards the rest",
+    nn.AvgPool2d: "average pooling is a conv with fewer outputs than inputs: not invertible alone",
+    nn.BatchNorm2d: "batch norm in train mode mixes the batch; fold it into the conv first",
+}
+
+
+def register_inverse(kind: type[nn.Module]) -> Callable[[Inverse], Inverse]:
+    """Register the inverse of an element-wise activation (the opacus-style registry)."""
+    def decorate(inverse: Inverse) -> Inverse:
+        ACTIVATION_INVERSES[kind] = inverse
+        return inverse
+    return decorate
+
+
+def _check_range(a: Tensor, low: float, high: float, name: str) -> None:
+    if not bool(((a > low) & (a < high)).all()):
+        raise ValueError(f"recovered {name} outputs leave its open range ({low}, {high}) "
+                         f"(min {float(a.min()):.3g}, max {float(a.max()):.3g}): the layer above was "
+                         "not inverted exactly (too few kernels?); pass strict=False to clamp")
+
+
+@register_inverse(nn.Sigmoid)
+def _sigmoid_inverse(_: nn.Module, a: Tensor) -> Tensor:
+    _check_range(a, 0.0, 1.0, "sigmoid")
+    return torch.logit(a)
+
+
+@register_inverse(nn.Tanh)
+def _tanh_inverse(_: nn.Module, a: Tensor) -> Tensor:
+    _check_range(a, -1.0, 1.0, "tanh")
+    return torch.atanh(a)
+
+
+@register_inverse(nn.LeakyReLU)
+def _leaky_relu_inverse(module: nn.Module, a: Tensor) -> Tensor:
+    if module.negative_slope <= 0:
+        raise ValueError(f"negative_slope={module.negative_slope} makes leaky ReLU not invertible")
+    return torch.where(a >= 0, a, a / module.negative_slope)
+
+
+@register_inverse(nn.Identity)
+def _identity_inverse(_: nn.Module, a: Tensor) -> Tensor:
+    return a
+
+
+def invert_activation(module: nn.Module, a: Tensor, strict: bool = True) -> Tensor:
+    """The pre-activation z with module(z) = a, for the activations in the registry.
+
+    With ``strict=False`` values outside the activation's range (what an inexact solve of the
+    layer above produces) are clamped just inside it instead of raising.
+    """
+    kind = type(module)
+    if kind in NOT_INVERTIBLE:
+        raise ValueError(f"cannot invert {kind.__name__}: {NOT_INVERTIBLE[kind]}")
+    if kind not in ACTIVATION_INVERSES:
+        raise TypeError(f"no inverse registered for {kind.__name__}; known: "
+                        f"{sorted(k.__name__ for k in ACTIVATION_INVERSES)}")
+    if not strict and kind in (nn.Sigmoid, nn.Tanh):
+        low = 0.0 if kind is nn.Sigmoid else -1.0
+        margin = torch.finfo(a.dtype).eps
+        a = a.clamp(low + margin, 1.0 - margin)
+    return ACTIVATION_INVERSES[kind](module, a)
+
+
+# --- Reading a CNN as a stack of (conv, activation) stages -----------------------------------
+@dataclass(frozen=True)
+class Stage:
+    """One conv layer of a CNN, the activation after it, and the shapes around it."""
+
+    name: str
+    conv: nn.Conv2d
+    activation: nn.Module
+    in_shape: Shape
+    out_shape: Shape
+
+
+def conv_stack(model: nn.Module, in_shape: Sequence[int]) -> tuple[list[Stage], str, nn.Linear]:
+    """Split a CNN into its conv stages and the first linear layer after ``Flatten``.
+
+    The model must be an ``nn.Sequential`` of ``Conv2d`` layers, each optionally followed by
+    one element-wise activation, then ``Flatten`` and an ``nn.Linear`` (the rest of the model
+    is free). Anything else between the input and that Linear raises a clear error.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"invert_cnn reads the layers of an nn.Sequential, got {type(model).__name__}")
+    stages: list[Stage] = []
+    shape = tuple(int(s) for s in in_shape)
+    children = list(model.named_children())
+    for index, (name, module) in enumerate(children):
+        if isinstance(module, nn.Flatten):
+            return stages, *_linear_after(children[index + 1:], stages, name)
+        if isinstance(module, nn.Conv2d):
+            check_layer(module)
+            stages.append(Stage(name, module, nn.Identity(), shape, out_shape(module, shape)))
+            shape = stages[-1].out_shape
+        elif stages and isinstance(stages[-1].activation, nn.Identity) and _is_activation(module):
+            stages[-1] = Stage(stages[-1].name, stages[-1].conv, module, stages[-1].in_shape, shape)
+        else:
+            raise TypeError(f"layer {name} ({type(module).__name__}) is not supported between the input "
+                            "and the first Linear: use Conv2d, one activation per conv, then Flatten"
+                            + (f" ({NOT_INVERTIBLE[type(module)]})" if type(module) in NOT_INVERTIBLE else ""))
+    raise TypeError("the model has no Flatten followed by a Linear layer after its convolutions")
+
+
+def _is_activation(module: nn.Module) -> bool:
+    return type(module) in ACTIVATION_INVERSES or type(module) in (nn.ReLU, nn.GELU)
+
+
+def _linear_after(rest: list[tuple[str, nn.Module]], stages: list[Stage],
+                  flatten_name: str) -> tuple[str, nn.Linear]:
+    if not stages:
+        raise TypeError("the model has no Conv2d before Flatten; use rl.analytic.reconstruct")
+    if not rest or not isinstance(rest[0][1], nn.Linear):
+        raise TypeError(f"layer {flatten_name} (Flatten) must be followed by an nn.Linear")
+    name, linear = rest[0]
+    if linear.in_features != prod(stages[-1].out_shape):
+        raise ValueError(f"in_shape gives {prod(stages[-1].out_shape)} features after the convs "
+                         f"but Linear {name} takes {linear.in_features}: wrong in_shape?")
+    return name, linear

@@ -90,3 +90,30 @@ def lenet_dlg(in_shape: Sequence[int] = (3, 32, 32), n_classes: int = 100) -> nn
             parameter.uniform_(-0.5, 0.5)
     model.in_shape = shape
     return model
+
+
+def cnn(in_shape: Sequence[int], kernels: Sequence[int], n_classes: int, kernel_size: int = 3,
+        stride: int = 1, padding: int = 1, activation: str = "sigmoid") -> nn.Sequential:
+    """A plain CNN for chapter 03: ``Conv2d → activation`` per entry of ``kernels``, then
+    Flatten and a biased linear head, so that :func:`recon_lib.analytic.invert_cnn` applies.
+
+    Args:
+        in_shape: C×H×W of one input.
+        kernels: number of kernels h of each conv layer (its output channels).
+        n_classes: outputs of the linear head.
+        kernel_size, stride, padding: shared by every conv layer (PyTorch's default init).
+        activation: name of the activation after each conv (see :data:`ACTIVATIONS`).
+    """
+    shape = _check_shape(in_shape)
+    if len(shape) != 3 or not kernels or any(h < 1 for h in kernels) or n_classes < 1:
+        raise ValueError(f"need a C×H×W in_shape, positive kernel counts and classes; got {shape}, "
+                         f"{list(kernels)}, {n_classes}")
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip([shape[0], *kernels[:-1]], kernels):
+        layers += [nn.Conv2d(fan_in, fan_out, kernel_size, stride, padding), make_activation(activation)]
+    features = nn.Sequential(*layers)
+    with torch.no_grad():
+        n_features = features(torch.zeros(1, *shape)).numel()
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_features, n_classes))
+    model.in_shape = shape
+    return model
