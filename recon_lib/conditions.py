@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -211,3 +212,23 @@ def bound_row(C: int, d: int, h: int, k: int, s: int = 1, p: int = 0, seed: int 
     return {"C": C, "d": d, "k": k, "s": s, "p": p, "h": h, "d_out": conv_output_width(d, k, s, p),
             "bound": bound, "meets_bound": h >= bound, "rank": rank, "full_rank": full,
             "gap": gap, "bound_sufficient": full or h < bound}
+
+
+def conv1d_symbolic(d: int, k: int, s: int = 1, p: int = 0, h: int = 1):
+    """The (h·d′ × d) matrix of a one-channel 1-D conv with symbolic kernels, for sympy.
+
+    Entry (o·d′ + j, i) is w_{o,a} when tap a of output j reads input i = j·s − p + a. Chapter
+    03 takes its rank and determinant symbolically to see *why* the count holds or fails
+    before measuring it in 2-D. Returns ``(matrix, weights)`` with the weight symbols in
+    PyTorch's (o, a) order.
+    """
+    import sympy  # local: only the symbolic derivation needs it
+
+    width = conv_output_width(d, k, s, p)
+    _check_counts(h=h)
+    weights = [[sympy.Symbol(f"w_{o}{a}") for a in range(k)] for o in range(h)]
+    matrix = sympy.zeros(h * width, d)
+    for o, j, a in itertools.product(range(h), range(width), range(k)):
+        if 0 <= j * s - p + a < d:
+            matrix[o * width + j, j * s - p + a] = weights[o][a]
+    return matrix, [w for row in weights for w in row]
