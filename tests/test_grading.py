@@ -270,3 +270,16 @@ def test_first_match_names_the_first_matching_mistake():
 def test_expect_tensor_names_the_problem(got, match):
     with pytest.raises(grading._Mismatch, match=match):
         grading.expect_tensor(got, (4,), case="a case")
+
+
+def _to_cuda(value):
+    if isinstance(value, dict):
+        return {key: item.cuda() for key, item in value.items()}
+    return value.cuda()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("task_id", sorted(set(RIGHT) - {"00.architecture"}))
+def test_answers_returned_on_the_gpu_are_accepted(task_id):
+    right = RIGHT[task_id]
+    check(task_id, lambda *args: _to_cuda(right(*args)))

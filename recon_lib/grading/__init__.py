@@ -206,7 +206,7 @@ def expect_tensor(got: Any, shape: Sequence[int], case: str, what: str = "your f
         fail(f"{what} returned shape {tuple(got.shape)} but this case needs {tuple(shape)}.", case)
     if got.is_floating_point() and not torch.isfinite(got).all():
         fail(f"{what} returned NaN or inf values. A division by zero somewhere?", case)
-    return got
+    return got.detach().cpu()  # compared with CPU references, whatever device the learner used
 
 
 def expect_close(got: Tensor, want: Tensor, message: str, case: str,

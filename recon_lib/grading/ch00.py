@@ -61,12 +61,12 @@ def _expect_message(got: object, want: Mapping[str, Tensor], case: str) -> dict[
         if got[key].shape != value.shape:
             fail(f"got[{key!r}] has shape {tuple(got[key].shape)}, but a gradient has the shape of its "
                  "parameter.", case)
-    return dict(got)
+    return {key: value.detach().cpu() for key, value in got.items()}
 
 
 def _explain_values(got: Mapping[str, Tensor], want: Mapping[str, Tensor], batch_size: int,
                     case: str) -> None:
-    flat_got = torch.cat([got[key].detach().flatten() for key in want])
+    flat_got = torch.cat([got[key].flatten() for key in want])
     flat_want = torch.cat([value.flatten() for value in want.values()])
     factor = constant_factor(flat_got, flat_want, rtol=1e-3)
     if factor is not None and abs(factor - batch_size) < 1e-3 * batch_size and batch_size > 1:
@@ -75,7 +75,7 @@ def _explain_values(got: Mapping[str, Tensor], want: Mapping[str, Tensor], batch
     if factor is not None and abs(factor + 1) < 1e-3:
         fail("every gradient has the wrong sign: the client sends ∇L, not the update step −∇L.", case)
     for key, value in want.items():
-        if not torch.allclose(got[key].detach().double(), value.double(), atol=1e-6, rtol=1e-4):
+        if not torch.allclose(got[key].double(), value.double(), atol=1e-6, rtol=1e-4):
             fail(f"the gradient for {key!r} differs from the client's. Is the loss cross-entropy on "
                  "the model's outputs, averaged over the batch?", case)
 
@@ -91,8 +91,7 @@ def message(answer: Callable, n_cases: int) -> None:
         weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
         want = fl.client_update(model, x, y)
         first = _expect_message(ask(answer, model, x, y, case=case), want, case)
-        first = {key: value.detach().clone()
-                 for key, value in first.items()}
+        first = {key: value.clone() for key, value in first.items()}  # later calls may edit .grad
         if any(not torch.equal(value, model.state_dict()[key]) for key, value in weights.items()):
             fail("your function changed the model's weights: the client sends the gradient, it "
                  "does not take a training step.", case)
