@@ -10,6 +10,8 @@ import importlib.util
 import io
 import os
 import struct
+import subprocess
+import sys
 import tarfile
 import threading
 from functools import partial
@@ -171,7 +173,7 @@ class Server:
         handler.log_message = lambda *args: None
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def stop(self):
@@ -244,6 +246,23 @@ def test_second_load_hits_the_cache_with_the_server_gone(server, monkeypatch, ca
     second = rl.datasets.load("mnist", n=4, source="full", root=cache)
     assert all(torch.equal(a, b) for a, b in zip(first, second))
     assert len(files_under(cache)) == 2
+
+
+def test_downloads_show_a_progress_bar(server, cache):
+    """In a fresh interpreter: tqdm reads TQDM_DISABLE (set for stored outputs) at import."""
+    payload = bytes(range(256)) * 400
+    (server.folder / "blob.bin").write_bytes(payload)
+    code = ("import sys, importlib.util as u; spec = u.spec_from_file_location('s', sys.argv[4]); "
+            "sources = sys.modules['s'] = u.module_from_spec(spec); spec.loader.exec_module(sources); "
+            "sources.REMOTES['demo'] = {'blob': sources.Remote(sys.argv[1], sys.argv[2])}; "
+            "sources.fetch('demo', 'blob', sys.argv[3])")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    run = subprocess.run([sys.executable, "-c", code, f"{server.url}/blob.bin",
+                          f"sha256:{hashlib.sha256(payload).hexdigest()}", str(cache),
+                          sources.__file__],                 # without importing torch
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "100%" in run.stderr and "102k/102k" in run.stderr
 
 
 def test_a_corrupted_download_is_rejected_and_leaves_nothing_behind(server, monkeypatch, cache):
