@@ -165,12 +165,16 @@ def cifar_tar(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
     return buffer.getvalue()
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 class Server:
     """A static file server on 127.0.0.1 (random free port) running in a thread."""
 
     def __init__(self, folder: Path):
-        handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *args: None
+        handler = partial(QuietHandler, directory=str(folder))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
