@@ -30,6 +30,15 @@ HANDLED_ELSEWHERE = {
 }
 
 
+def all_finite(tensor: Tensor) -> bool:
+    """No NaN or inf anywhere, in one cheap reduction: any NaN/inf makes the sum non-finite.
+
+    Only when the sum is not finite (a NaN/inf, or an overflow of large finite values) is
+    the exact element-wise test run, so large messages are checked at the cost of one sum.
+    """
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
 def _check_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
     """Shapes, dtypes, devices and finiteness of a (∂W, ∂b) pair; raises a clear error."""
     if not isinstance(grad_weight, Tensor) or not isinstance(grad_bias, Tensor):
@@ -44,7 +53,7 @@ def _check_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
     if grad_weight.device != grad_bias.device:
         raise ValueError(f"gradients live on different devices: {grad_weight.device} and "
                          f"{grad_bias.device}")
-    if not (torch.isfinite(grad_weight).all() and torch.isfinite(grad_bias).all()):
+    if not (all_finite(grad_weight) and all_finite(grad_bias)):
         raise ValueError("the gradients contain NaN or inf; a closed form would return garbage. "
                          "Check the client's loss (e.g. log of 0) before attacking.")
 
@@ -102,11 +111,12 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
             f"no usable unit for {which}: every |∂ℓ/∂b| is zero or below tolerance, i.e. δ = 0 "
             "(all units dead, e.g. ReLU, or a perfectly fitted sample). x cannot be recovered "
             "from this message.")
-    # Rescale by the largest |∂b| per client first, so that tiny δ do not underflow when squared.
+    # Rescale ∂b by its largest |∂bᵢ| per client, so that tiny δ do not underflow when squared.
+    # One batched matmul reads ∂W once (no rescaled copy of it): Σᵢ b̃ᵢ ∂Wᵢ / (scale · Σᵢ b̃ᵢ²).
     scale = grad_bias.abs().amax(dim=-1, keepdim=True)
     bias = grad_bias / scale * usable
-    weight = grad_weight / scale.unsqueeze(-1)
-    return (bias.unsqueeze(-1) * weight).sum(-2) / bias.square().sum(-1, keepdim=True)
+    weighted = torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
+    return weighted / (scale * bias.square().sum(-1, keepdim=True))
 
 
 def direction_without_bias(grad_weight: Tensor) -> Tensor:
