@@ -14,7 +14,8 @@ Two sources behind the same call:
   its pack is a clearly labelled STAND-IN (the ten KMNIST hiragana typeset in a font).
 * ``source="full"``: the real, complete datasets, downloaded once with checksums into a cache
   (``root``, else ``$RECON_DATA_DIR``, else pooch's OS cache folder); see
-  :mod:`recon_lib.sources`. ImageNet and full LFW faces come from a local folder (``path=``).
+  :mod:`recon_lib.sources`. ImageNet comes from a local folder (``path=``): it needs
+  registration, so it is never downloaded for you.
 """
 from __future__ import annotations
 
@@ -101,8 +102,9 @@ KINDS: dict[str, Kind] = {
         "100 faces, all label 0 ('face')",
         "scikit-image, skimage.data.lfw_subset() (its public API, read at run time)",
         "LFW (Huang et al. 2007), research use; scikit-image itself is BSD-3",
-        "full LFW (13,233 photos, vis-www.cs.umass.edu/lfw): download and unpack it yourself, "
-        "then pass path= its folder of per-person sub-folders (label = person)", uses_path=True),
+        "full LFW (13,233 aligned 'funneled' photos of 5,749 people, SHA-256 pinned, label = "
+        "person), central half (the face) resized; or path= your own folder of people",
+        uses_path=True),
 }
 
 
@@ -263,14 +265,27 @@ def _fmri(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
 
 
 def _folder(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
-    """ImageNet / LFW: a local folder of class sub-folders (never downloaded for you)."""
-    name, size = request.name, request.size
-    if request.path is None:
+    """ImageNet (a local folder, never downloaded for you) or LFW (``path=`` or downloaded)."""
+    name, size, folder = request.name, request.size, request.path
+    if folder is None and name == "imagenet":
         raise ValueError(f"{name!r} cannot be downloaded automatically: {KINDS[name].full}")
+    if folder is None:
+        folder = _lfw(request.root)
     side = max(size) if size is not None else (224 if name == "imagenet" else 64)
-    images, labels, _ = sources.read_image_folder(request.path, request.n, side,
-                                                  mode="RGB" if name == "imagenet" else "L")
+    images, labels, _ = sources.read_image_folder(
+        folder, request.n, side, mode="RGB" if name == "imagenet" else "L",
+        central=1.0 if name == "imagenet" else 0.5)
     return images, 255.0, labels
+
+
+def _lfw(root) -> Path:
+    """Download LFW (funneled) once, unpack it, and return its folder of people."""
+    import pooch
+    unpacked = sources.fetch("faces", "archive", root, processor=pooch.Untar())
+    folders = [p for p in Path(unpacked[0]).parents if p.name == sources.LFW_DIR] if unpacked else []
+    if not folders:
+        raise ValueError(f"faces: the LFW archive holds no {sources.LFW_DIR}/ folder")
+    return folders[0]
 
 
 _FULL_LOADERS = {"mnist": _idx, "kmnist": _idx, "cifar100": _cifar100, "wbc": _bloodmnist,

@@ -9,8 +9,9 @@ formats their publishers distribute, never unpickled:
 * CIFAR-100: the *binary* version (fixed-size records) -> :func:`read_cifar_binary`;
 * BloodMNIST (MedMNIST): ``.npz`` loaded with ``allow_pickle=False`` -> :func:`read_medmnist`;
 * fMRI: any NIfTI file via nibabel -> :func:`nifti_slices`;
-* ImageNet (and LFW faces): a local folder of class sub-folders -> :func:`read_image_folder`
-  (ImageNet needs registration at image-net.org, so it is never downloaded for you).
+* LFW faces: the funneled ``.tgz``, unpacked to a folder of people -> :func:`read_image_folder`;
+* ImageNet: a local folder of class sub-folders -> :func:`read_image_folder` (ImageNet needs
+  registration at image-net.org, so it is never downloaded for you).
 
 ``REMOTES`` maps each kind to its files; tests point it at a local server with their own
 fixture files and hashes, and the very same code path runs.
@@ -31,10 +32,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff")
 
 @dataclass(frozen=True)
 class Remote:
-    """One downloadable file: its URL and the checksum pooch verifies (``"sha256:..."``)."""
+    """One downloadable file: its URL, the checksum pooch verifies (``"sha256:..."``) and,
+    where the URL does not end in one, the file's name in the cache."""
 
     url: str
     known_hash: str
+    fname: str = ""
 
 
 def _idx_files(base: str, digests: tuple[str, str, str, str]) -> dict[str, Remote]:
@@ -68,7 +71,13 @@ REMOTES: dict[str, dict[str, Remote]] = {
     "fmri": {"nifti": Remote(
         "https://github.com/nipy/nibabel/raw/5.4.2/nibabel/tests/data/example4d.nii.gz",
         "sha256:42097dfbab9d2a036b41ae5c97a359591cf2cf5c3f8dc6ca6455c0b8a7f22696")},
+    # LFW "funneled" (aligned) photos, scikit-learn's figshare mirror and SHA-256
+    "faces": {"archive": Remote(
+        "https://ndownloader.figshare.com/files/5976015",
+        "sha256:b47c8422c8cded889dc5a13418c4bc2abbda121092b3533a83306f90d900100a",
+        "lfw-funneled.tgz")},
 }
+LFW_DIR = "lfw_funneled"
 CIFAR_DIR = "cifar-100-binary"
 
 
@@ -92,7 +101,7 @@ def fetch(name: str, key: str, root: str | os.PathLike | None = None, processor=
     import pooch
     import requests
     remote = REMOTES[name][key]
-    fname = f"{name}-{Path(urlparse(remote.url).path).name}"
+    fname = f"{name}-{remote.fname or Path(urlparse(remote.url).path).name}"
     try:
         return pooch.retrieve(remote.url, known_hash=remote.known_hash, fname=fname,
                               path=cache_dir(root), processor=processor, progressbar=True)
@@ -170,13 +179,15 @@ def nifti_slices(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(slices), np.tile(np.arange(depth), volumes)
 
 
-def read_image_folder(folder: str | os.PathLike, n: int | None, size: int,
-                      mode: str = "RGB") -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_image_folder(folder: str | os.PathLike, n: int | None, size: int, mode: str = "RGB",
+                      central: float = 1.0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images from ``folder/<class>/<file>`` (the ImageFolder and LFW layout), square-cropped.
 
     Classes are the sorted sub-folder names. Files are taken round-robin over classes, so any
-    first ``n`` span as many classes as possible; only those ``n`` are decoded. Each is resized
-    (shorter side to ``size``, Lanczos) and centre-cropped to ``size``×``size``.
+    first ``n`` span as many classes as possible; only those ``n`` are decoded (pass ``n`` for
+    big folders: all of ImageNet's validation set would need 7.5 GB). Each image keeps its
+    ``central`` fraction (LFW: 0.5 keeps the face), is resized (shorter side to ``size``,
+    Lanczos) and centre-cropped to ``size``×``size``.
     """
     from PIL import Image, ImageOps
     folder = Path(folder).expanduser()
@@ -190,8 +201,17 @@ def read_image_folder(folder: str | os.PathLike, n: int | None, size: int,
     if not order:
         raise ValueError(f"{folder} holds no images in class sub-folders ({IMAGE_SUFFIXES})")
     order = order[:n] if n is not None else order
-    images = [np.asarray(ImageOps.fit(Image.open(f).convert(mode), (size, size), Image.LANCZOS))
-              for _, f in order]
+    images = [np.asarray(ImageOps.fit(_central(Image.open(f).convert(mode), central),
+                                      (size, size), Image.LANCZOS)) for _, f in order]
     stack = np.stack(images)
     stack = stack[:, None] if stack.ndim == 3 else stack.transpose(0, 3, 1, 2)
     return stack, np.array([label for label, _ in order], dtype=np.int64), classes
+
+
+def _central(image, fraction: float):
+    """The centred ``fraction`` of a PIL image in each direction (1.0: the whole image)."""
+    if fraction >= 1:
+        return image
+    width, height = image.size
+    left, top = round(width * (1 - fraction) / 2), round(height * (1 - fraction) / 2)
+    return image.crop((left, top, width - left, height - top))

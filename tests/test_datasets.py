@@ -380,6 +380,28 @@ def test_imagenet_needs_a_local_folder_and_interleaves_its_classes(tmp_path):
         rl.datasets.load("imagenet", n=5, source="full", path=tmp_path / "val")
 
 
+def test_full_lfw_is_downloaded_unpacked_and_cropped_to_the_face(server, monkeypatch, cache):
+    buffer = io.BytesIO()
+    face = np.zeros((250, 250), np.uint8)
+    face[62:188, 62:188] = 200                   # a bright central half, like a face in LFW
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for person in ("Ada_Lovelace", "Alan_Turing"):
+            for i in (1, 2):
+                png = io.BytesIO()
+                Image.fromarray(face).save(png, "PNG")
+                info = tarfile.TarInfo(f"lfw_funneled/{person}/{person}_000{i}.png")
+                info.size = len(png.getvalue())
+                archive.addfile(info, io.BytesIO(png.getvalue()))
+    publish(server, monkeypatch, "faces", {"archive": buffer.getvalue()},
+            key_of=lambda key: "lfw-funneled.tgz")
+    x, y = rl.datasets.load("faces", source="full", root=cache, size=25)
+    assert x.shape == (4, 1, 25, 25) and y.tolist() == [0, 1, 0, 1]
+    assert x.min() > 0.7                          # only the face region, no dark border
+    server.stop()
+    again, _ = rl.datasets.load("faces", source="full", root=cache, n=2, size=25)
+    assert torch.equal(again, x[:2])
+
+
 def test_full_lfw_faces_come_from_a_folder_of_people_in_grey(tmp_path):
     write_folder(tmp_path / "lfw", {"Ada_Lovelace": 2, "Alan_Turing": 2}, "L")
     x, y = rl.datasets.load("faces", source="full", path=tmp_path / "lfw", size=25)
