@@ -92,7 +92,8 @@ def cache_dir(root: str | os.PathLike | None = None) -> Path:
 
 
 def fetch(name: str, key: str, root: str | os.PathLike | None = None, processor=None):
-    """Download ``REMOTES[name][key]`` once (progress bar, checksum) and return its local path.
+    """Download ``REMOTES[name][key]`` once (progress bar, checksum) and return its local path
+    (or, with a pooch ``processor`` such as ``Untar``, the processor's list of paths).
 
     Raises:
         ValueError: the downloaded bytes do not match the pinned checksum (nothing is kept).
@@ -112,8 +113,8 @@ def fetch(name: str, key: str, root: str | os.PathLike | None = None, processor=
                          f"{remote.known_hash}; the download was discarded. Retry later, or "
                          f"report it if the publisher changed the file. ({err})") from err
     except requests.exceptions.RequestException as err:
-        raise ConnectionError(f"{name}: cannot download {remote.url} ({type(err).__name__}). "
-                              "Offline? load(..., source='samples') needs no network.") from err
+        raise ConnectionError(f"{name}: cannot download {remote.url} ({type(err).__name__}: "
+                              f"{err}). Offline? load(..., source='samples') needs no network.") from err
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

@@ -290,6 +290,15 @@ def test_no_network_and_no_cache_is_a_clear_connection_error(server, monkeypatch
     assert files_under(cache) == []
 
 
+def test_a_missing_file_on_the_server_is_reported_with_its_status(server, monkeypatch, cache):
+    monkeypatch.setitem(sources.REMOTES, "mnist", {
+        key: sources.Remote(f"{server.url}/nowhere/{key}", "sha256:" + "0" * 64)
+        for key in ("test-images", "test-labels")})
+    with pytest.raises(ConnectionError, match="404"):
+        rl.datasets.load("mnist", source="full", root=cache)
+    assert files_under(cache) == []
+
+
 def test_cifar100_binary_archive_is_unpacked_and_parsed_per_split(server, monkeypatch, cache):
     rng = np.random.default_rng(5)
     splits = {s: (rng.integers(0, 256, (k, 3, 32, 32), dtype=np.uint8), rng.integers(0, 100, k))
