@@ -120,6 +120,18 @@ def describe(name: str) -> str:
             f"  licence: {kind.licence}\n  full data (source='full'): {kind.full}")
 
 
+def label_names(name: str) -> tuple[str, ...]:
+    """Names of the sample pack's labels (``label_names("wbc")[6] == "neutrophil"``).
+
+    Empty where the pack keeps only numeric ids (CIFAR-100 fine labels, ImageNet class ids);
+    faces have the single label ``"face"``. Chapter 05 titles its cells with them.
+    """
+    if _check_name(name) == "faces":
+        return ("face",)
+    with np.load(DATA_DIR / f"{name}.npz", allow_pickle=False) as pack:
+        return tuple(str(c) for c in pack["classes"])
+
+
 def load(name: str, n: int | None = None, size: int | tuple[int, int] | None = None,
          source: str = "samples", root: str | os.PathLike | None = None, *,
          split: str | None = None, path: str | os.PathLike | None = None) -> tuple[Tensor, Tensor]:

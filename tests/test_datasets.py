@@ -88,6 +88,16 @@ def test_mnist_and_kmnist_packs_interleave_classes_so_any_first_ten_are_distinct
         assert sorted(y.tolist()) == list(range(10))
 
 
+def test_label_names_match_the_labels_of_the_pack():
+    assert rl.datasets.label_names("wbc")[rl.datasets.load("wbc", n=1)[1].item()] == "neutrophil"
+    assert rl.datasets.label_names("kmnist")[:3] == ("お", "き", "す")
+    assert rl.datasets.label_names("mnist") == tuple(str(d) for d in range(10))
+    assert rl.datasets.label_names("faces") == ("face",)
+    assert rl.datasets.label_names("imagenet") == ()
+    for name in ("fmri", "wbc", "mnist", "kmnist"):
+        assert rl.datasets.load(name)[1].max() < len(rl.datasets.label_names(name))
+
+
 @settings(max_examples=30, deadline=None)
 @given(name=st.sampled_from(datasets.NAMES), data=st.data())
 def test_any_valid_n_and_size_give_that_many_images_of_that_size(name, data):
