@@ -116,7 +116,7 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
     scale = grad_bias.abs().amax(dim=-1, keepdim=True)
     bias = grad_bias / scale * usable
     weighted = torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
-    return weighted / (scale * bias.square().sum(-1, keepdim=True))
+    return weighted.div_(scale * bias.square().sum(-1, keepdim=True))  # in place: no 2nd N×d buffer
 
 
 def direction_without_bias(grad_weight: Tensor) -> Tensor:
