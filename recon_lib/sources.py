@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -91,7 +92,8 @@ def cache_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(pooch.os_cache("recon-course"))
 
 
-def fetch(name: str, key: str, root: str | os.PathLike | None = None, processor=None):
+def fetch(name: str, key: str, root: str | os.PathLike | None = None,
+          processor: Callable | None = None) -> str | list[str]:
     """Download ``REMOTES[name][key]`` once (progress bar, checksum) and return its local path
     (or, with a pooch ``processor`` such as ``Untar``, the processor's list of paths).
 
