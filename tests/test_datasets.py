@@ -440,6 +440,25 @@ def test_full_source_rejects_splits_and_paths_that_do_not_apply(tmp_path):
         rl.datasets.load("fmri", source="full", split="train", path=tmp_path)
 
 
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(code=st.sampled_from(sorted(IDX_TYPES)), shape=st.lists(st.integers(1, 5), min_size=1,
+       max_size=4), compress=st.booleans(), seed=st.integers(0, 2**16))
+def test_idx_round_trips_every_type_and_rank(tmp_path_factory, code, shape, compress, seed):
+    values = np.random.default_rng(seed).integers(-100, 100, shape).astype(IDX_TYPES[code])
+    if IDX_TYPES[code] == ">u1":
+        values = np.abs(values).astype(">u1")
+    raw = struct.pack(">BBBB", 0, 0, code, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+    raw += values.tobytes()
+    path = tmp_path_factory.mktemp("idx") / "file"
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    parsed = sources.read_idx(path)
+    assert parsed.shape == tuple(shape) and np.array_equal(parsed, values)
+    assert parsed.dtype.byteorder in ("=", "|")          # native order for torch
+
+
 def test_format_readers_reject_malformed_files(tmp_path):
     bad = tmp_path / "bad.gz"
     bad.write_bytes(gzip.compress(b"\x01\x02\x08\x01abcd"))
