@@ -97,3 +97,42 @@ def test_recover_labels_fails_honestly_with_repeated_labels():
     labels = rl.analytic.recover_labels(model, message, 4)
     assert len(set(labels.tolist())) == 4 and set(labels.tolist()) != set(y.tolist())
     assert {1, 3, 7} <= set(labels.tolist())
+
+
+def repeated_batch(seed, h=32, batch_size=16, n_classes=10, scale=1.0):
+    torch.manual_seed(seed)
+    model = rl.models.mlp((1, 8, 8), [h], n_classes)
+    with torch.no_grad():
+        model[3].weight.mul_(scale)
+    y = torch.randint(0, n_classes, (batch_size,))
+    x = torch.rand(batch_size, 1, 8, 8)
+    return model, x, y, rl.fl.client_update(model, x, y)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_counts_of_repeated_labels(seed):
+    model, x, y, message = repeated_batch(seed)
+    assert rl.analytic.recover_label_counts(model, message, 16).tolist() == sorted(y.tolist())
+
+
+def test_label_counts_are_exact_with_the_batch_itself_as_probe_even_for_a_confident_model():
+    model, x, y, message = repeated_batch(0, scale=50.0)  # large head: predictions vary a lot
+    counts = rl.analytic.recover_label_counts(model, message, 16, probe=x)
+    assert counts.tolist() == sorted(y.tolist())
+
+
+def test_label_counts_agree_with_distinct_recovery():
+    model, x, y, message = batch_message(8, batch_size=5, n_classes=20)
+    torch.testing.assert_close(rl.analytic.recover_label_counts(model, message, 5),
+                               rl.analytic.recover_labels(model, message, 5))
+
+
+def test_label_counts_reject_bad_input():
+    model, x, y, message = repeated_batch(0)
+    with pytest.raises(ValueError, match="positive int"):
+        rl.analytic.recover_label_counts(model, message, 0)
+    with pytest.raises(ValueError, match="NaN"):
+        rl.analytic.recover_label_counts(model, {**message, "3.bias": message["3.bias"] * float("nan")}, 4)
+    no_bias = rl.models.mlp((1, 8, 8), [4], 10, bias=False)
+    with pytest.raises(ValueError, match="no bias"):
+        rl.analytic.recover_label_counts(no_bias, {}, 4)

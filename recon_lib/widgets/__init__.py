@@ -1,3 +1,4 @@
 """Interactive explorers, one per chapter. Their logic is plain functions (tested without a
 browser); the ipywidgets wrappers only wire sliders to those functions."""
 from . import one_node  # chapter 01: depth, activation, width
+from . import batches  # chapter 02: batch size B, width h, method
