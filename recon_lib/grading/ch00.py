@@ -7,42 +7,22 @@ reference FedSGD client) and with the model's own structure.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-
 import torch
 from torch import Tensor, nn
 
-from .. import datasets, fl, models
-from . import ask, constant_factor, fail, task
-
-ACTIVATIONS = ("sigmoid", "relu", "tanh")
-
-
-@lru_cache(maxsize=1)
-def _faces() -> Tensor:
-    return datasets.load("faces")[0]
-
-
-def _randint(low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, ()).item())
-
+from .. import fl
+from . import ask, cases, constant_factor, fail, task
 
 def make_case(index: int, batch: tuple[int, int] = (2, 5), bias: bool = True,
-              show_shape: bool = True):
-    """A fresh random MLP, a batch of faces with labels, and a description of the case."""
-    faces = _faces()
-    widths = [_randint(2, 8) for _ in range(_randint(1, 3))]
-    n_classes = _randint(2, 10)
-    activation = ACTIVATIONS[index % len(ACTIVATIONS)]
-    model = models.mlp(faces.shape[1:], widths, n_classes, activation=activation, bias=bias)
-    size = _randint(*batch)
-    x = faces[torch.randperm(len(faces))[:size]]
-    y = torch.randint(n_classes, (size,))
-    shape = "→".join(str(n) for n in [x[0].numel(), *widths, n_classes])
-    shape = f" {shape}" if show_shape else ""  # the architecture task must not print its answer
-    label = (f"case {index + 1} (MLP{shape}, {activation}{'' if bias else ', no bias'}, "
-             f"batch of B={size} faces)")
-    return model, x, y, label
+              show_shape: bool = True) -> tuple[nn.Sequential, Tensor, Tensor, str]:
+    """A fresh random MLP, a batch of faces with random labels, and a description of the case."""
+    x = cases.face_batch(cases.randint(*batch))
+    activation = cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
+    model = cases.random_mlp(x.shape[1:], activation, bias=bias, extra_layers=(0, 2))
+    y = torch.randint(model[-1].out_features, (len(x),))
+    # the architecture task must not print its own answer
+    what = cases.describe(model) if show_shape else f"MLP, {activation}{'' if bias else ', no bias'}"
+    return model, x, y, f"case {index + 1} ({what}, batch of B={len(x)} faces)"
 
 
 def _expect_message(got: object, want: Mapping[str, Tensor], case: str) -> dict[str, Tensor]:

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-
 import torch
 from torch import Tensor
 
-from .. import analytic, datasets, fl, models
-from . import ask, constant_factor, expect_close, expect_tensor, fail, first_match, task
-
-ACTIVATIONS = ("sigmoid", "relu", "tanh")
+from .. import analytic, fl
+from . import ask, cases, constant_factor, expect_close, expect_tensor, fail, first_match, task
 
 
 @dataclass
@@ -29,48 +25,34 @@ class Case:
     grad_bias: Tensor | None  # (h,), None without bias
 
 
-@lru_cache(maxsize=1)
-def _faces() -> Tensor:
-    return datasets.load("faces")[0]
-
-
-def _randint(low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, ()).item())
-
-
 def make_case(index: int, *, bias: bool = True, activation: str | None = None,
               width: tuple[int, int] = (2, 8), kill_first_unit: bool = False,
-              tiny_unit: bool = False) -> Case:
-    """A fresh random MLP and face image, and the one-sample message the client sends."""
-    for _ in range(20):  # redraw the rare model whose units are all dead for this image
-        case = _draw_case(index, bias, activation or ACTIVATIONS[index % len(ACTIVATIONS)], width,
-                          kill_first_unit, tiny_unit)
-        if case.grad_weight.any():
+              tiny_unit: bool = False, accept: Callable[[Case], bool] | None = None) -> Case:
+    """A fresh random MLP and face image, and the one-sample message the client sends.
+
+    ``kill_first_unit`` makes unit 0 a dead ReLU (δ = 0 exactly); ``tiny_unit`` scales unit 1's
+    outgoing weights by 1e-6 so that its δ is tiny but not zero (needs a width of at least 2);
+    ``accept`` redraws until the case has a property a task needs (e.g. a negative δ).
+    """
+    activation = activation or cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
+    for _ in range(50):  # redraw models whose units are all dead for this image, or not accepted
+        x = cases.face_batch(1)
+        model = cases.random_mlp(x.shape[1:], activation, bias=bias, first_width=width)
+        with torch.no_grad():
+            if kill_first_unit:  # z = -|w|·x - 1 < 0 for any image x ≥ 0
+                model[1].weight[0] = -model[1].weight[0].abs()
+                if bias:
+                    model[1].bias[0] = -1.0
+            if tiny_unit:
+                model[3].weight[:, 1] *= 1e-6
+        y = torch.randint(model[-1].out_features, (1,))
+        grads = fl.client_update(model, x, y)
+        label = (f"case {index + 1} ({cases.describe(model)}, one "
+                 f"{x.shape[-2]}×{x.shape[-1]} face, label {int(y)})")
+        case = Case(label, x.flatten(), grads["1.weight"], grads.get("1.bias"))
+        if case.grad_weight.any() and (accept is None or accept(case)):
             return case
-    raise RuntimeError("could not draw a case with a live unit; report this as a bug")
-
-
-def _draw_case(index: int, bias: bool, activation: str, width: tuple[int, int],
-               kill_first_unit: bool, tiny_unit: bool) -> Case:
-    faces = _faces()
-    widths = [_randint(*width)] + [_randint(2, 8) for _ in range(_randint(0, 2))]
-    n_classes = _randint(2, 10)
-    model = models.mlp(faces.shape[1:], widths, n_classes, activation=activation, bias=bias)
-    if kill_first_unit:  # a unit that never fires: ReLU(z) = 0 for every image, so δ = 0
-        with torch.no_grad():
-            model[1].weight[0] = -model[1].weight[0].abs()
-            if bias:
-                model[1].bias[0] = -1.0
-    if tiny_unit:  # unit 1 barely reaches the output, so its δ is tiny yet non-zero
-        with torch.no_grad():
-            model[3].weight[:, 1] *= 1e-6
-    image = faces[_randint(0, len(faces) - 1)]
-    y = torch.randint(n_classes, (1,))
-    grads = fl.client_update(model, image[None], y)
-    shape = "→".join(str(n) for n in [image.numel(), *widths, n_classes])
-    label = (f"case {index + 1} (MLP {shape}, {activation}{'' if bias else ', no bias'}, "
-             f"one {tuple(image.shape[1:])} face, label {int(y)})")
-    return Case(label, image.flatten(), grads["1.weight"], grads.get("1.bias"))
+    raise RuntimeError("could not draw a case with a live unit; please report this as a bug")
 
 
 # --- Task 01.closed_form --------------------------------------------------------------------
@@ -114,8 +96,8 @@ def _explain_closed_form(got: Tensor, case: Case, grad_w: Tensor, grad_b: Tensor
 def usable(answer: Callable, n_cases: int) -> None:
     """``answer(grad_b) -> bool mask (h,)``: True where |∂ℓ/∂b| > 0 (as rl.analytic.usable_units)."""
     for index in range(n_cases):
-        case = make_case(index, activation="relu" if index % 2 else None, width=(6, 16),
-                         kill_first_unit=index % 2 == 1, tiny_unit=index % 3 == 0)
+        case = make_case(index, activation=None if index % 2 else "relu", width=(6, 16),
+                         kill_first_unit=index % 2 == 0, tiny_unit=index % 3 != 2)
         got = expect_tensor(ask(answer, case.grad_bias, case=case.label), case.grad_bias.shape,
                             case.label)
         if got.dtype != torch.bool:
@@ -127,7 +109,7 @@ def usable(answer: Callable, n_cases: int) -> None:
 
 
 def _explain_usable(got: Tensor, want: Tensor, grad_b: Tensor) -> str:
-    if torch.equal(got, ~want):
+    if torch.equal(got, ~want) and want.any() and not want.all():
         return "your mask is the opposite: True should mark units you *can* divide by."
     if (got & ~want).any():
         return f"{int((got & ~want).sum())} unit(s) you marked usable have ∂ℓ/∂b = 0 (dead): 0/0 is NaN."
@@ -181,8 +163,7 @@ def _explain_layer(got: Tensor, case: Case) -> None:
 def direction(answer: Callable, n_cases: int) -> None:
     """``answer(grad_W) -> unit vector`` along x with positive pixel sum (no bias)."""
     for index in range(n_cases):
-        case = make_case(index, bias=False, activation="relu" if index % 2 else None, width=(3, 10),
-                         kill_first_unit=index % 2 == 1)
+        case = _direction_case(index)
         got = ask(answer, case.grad_weight, case=case.label)
         if isinstance(got, Tensor) and got.shape == case.x.shape and not torch.isfinite(got).all():
             fail("your direction contains NaN or inf. Did you normalise a row of ∂ℓ/∂W that is zero "
@@ -199,6 +180,14 @@ def direction(answer: Callable, n_cases: int) -> None:
         expect_close(got, want, "your vector is not parallel to x", case.label, atol=1e-3)
 
 
+def _direction_case(index: int) -> Case:
+    """Even cases: a dead ReLU unit 0 and a negative δ on the largest row; odd: smooth activations."""
+    if index % 2:
+        return make_case(index, bias=False, activation=("sigmoid", "tanh")[index // 2 % 2], width=(3, 10))
+    return make_case(index, bias=False, activation="relu", width=(3, 10), kill_first_unit=True,
+                     accept=lambda case: case.grad_weight[case.grad_weight.norm(dim=1).argmax()].sum() < 0)
+
+
 # --- Task 01.scale ----------------------------------------------------------------------------
 @task("01.scale", title="fix the scale with one known pixel", n_cases=5,
       hint="x = c · direction for one number c; the known pixel tells you c.")
@@ -208,7 +197,7 @@ def scale(answer: Callable, n_cases: int) -> None:
         case = make_case(index, bias=False, activation="sigmoid")
         unit_direction = analytic.direction_without_bias(case.grad_weight)
         bright = (case.x > 0.2).nonzero().flatten()
-        pixel = int(bright[_randint(0, len(bright) - 1)])
+        pixel = int(bright[cases.randint(0, len(bright) - 1)])
         value = float(case.x[pixel])
         got = ask(answer, unit_direction, pixel, value, case=case.label)
         got = expect_tensor(got, case.x.shape, case.label)

@@ -1,0 +1,51 @@
+"""Fresh cases for the checks: real faces at several sizes and random MLPs (every chapter).
+
+All draws use torch's global generator, which :func:`recon_lib.grading.check` seeds inside
+``torch.random.fork_rng``; so a case set is fixed by its seed and the learner's RNG is untouched.
+Sizes vary per case, so an answer that hard-codes d = 625 (a 25×25 face) fails.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import torch
+from torch import Tensor, nn
+
+from .. import datasets, models
+
+SIDES = (12, 16, 25)  # image sides the cases draw from (25 is the native LFW crop)
+ACTIVATIONS = ("sigmoid", "relu", "tanh")
+
+
+def randint(low: int, high: int) -> int:
+    """A random integer in [low, high], both included, from torch's generator."""
+    return int(torch.randint(low, high + 1, ()).item())
+
+
+@lru_cache(maxsize=len(SIDES))
+def faces(side: int) -> Tensor:
+    """All sample faces resized to side × side, N×1×side×side in [0, 1] (cached)."""
+    return datasets.load("faces", size=side)[0]
+
+
+def face_batch(size: int) -> Tensor:
+    """``size`` distinct real faces of one random side from :data:`SIDES`."""
+    pool = faces(SIDES[randint(0, len(SIDES) - 1)])
+    return pool[torch.randperm(len(pool))[:size]]
+
+
+def random_mlp(in_shape: Sequence[int], activation: str, *, bias: bool = True,
+               first_width: tuple[int, int] = (2, 8), extra_layers: tuple[int, int] = (0, 2),
+               n_classes: tuple[int, int] = (2, 10)) -> nn.Sequential:
+    """A :func:`recon_lib.models.mlp` with random hidden widths, depth and number of classes."""
+    widths = [randint(*first_width)] + [randint(2, 8) for _ in range(randint(*extra_layers))]
+    return models.mlp(in_shape, widths, randint(*n_classes), activation=activation, bias=bias)
+
+
+def describe(model: nn.Sequential) -> str:
+    """``"MLP 256→5→3→10, relu"``: the sizes a learner needs to reproduce a failing case."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    sizes = "→".join(str(n) for n in [linears[0].in_features, *(m.out_features for m in linears)])
+    activation = next(type(m).__name__.lower() for m in model if not isinstance(m, (nn.Linear, nn.Flatten)))
+    return f"MLP {sizes}, {activation}{'' if linears[0].bias is not None else ', no bias'}"
