@@ -1,0 +1,307 @@
+"""The benchmark table of chapter 06: every method against every data kind.
+
+One row per (method, data kind, image, seed) with MSE, PSNR, SSIM and the attack's seconds per
+image, then mean ± spread per (method, kind). The same code makes the quick table that
+``notebooks/06_benchmarks.ipynb`` computes live and the full one of ``benchmarks/table.py``.
+
+A *method* is what a server would run on a message, together with the victim model it is
+defined for (the attack only applies to some architectures):
+
+* ``closed_form`` — chapter 01: x = ∂ℓ/∂W ÷ ∂ℓ/∂b on a sigmoid MLP with a biased first layer;
+* ``cnn_exact`` — chapter 03: closed form on the head, then each conv undone exactly, on a
+  sigmoid CNN with one kernel above the bound h ≥ (d/d′)² C of Claim 3 (4×4 kernels, stride 2);
+* ``paper`` — chapter 04's best optimisation preset (uniform init, box prior, L-BFGS) on the
+  DLG LeNet, where no closed form applies (its second conv has 12 kernels, the bound asks 48).
+
+Each attack is a function ``(model, messages, in_shape) -> images`` that sees only the model
+and the messages of N one-image clients (leading dimension N); only :func:`run` touches the
+private images, to send them and to score the answer.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import analytic, datasets, fl, metrics, models, optimize, runtime
+
+Message = Mapping[str, Tensor]
+Attack = Callable[..., Tensor]
+Builder = Callable[[tuple[int, ...], int], nn.Module]
+
+# Classes of the victim's head per kind (labels are taken modulo this). Faces come with one
+# label ("face") in the pack; a 1-class cross-entropy has zero gradient, so the face model is
+# a 10-identity classifier, as on full LFW where the label is the person.
+N_CLASSES = {"fmri": 24, "wbc": 8, "mnist": 10, "kmnist": 10, "cifar100": 100,
+             "imagenet": 1000, "faces": 10}
+# Which images of the sample pack a kind draws from: fMRI uses the first of its two volumes,
+# so that n slices are n different positions in one scan (the second volume repeats them).
+POOLS = {"fmri": slice(0, 24)}
+METRICS = ("mse", "psnr", "ssim", "seconds")
+IMAGE_STATS = ("tv", "contrast")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row group of the table: an attack and the victim architecture it is defined for.
+
+    Attributes:
+        name: registry key, e.g. ``"closed_form"``.
+        title: what the table prints.
+        victim: the victim model in words.
+        build: ``build(in_shape, n_classes) -> model`` (called after seeding).
+        attack: ``attack(model, messages, in_shape, **options) -> N × C × H × W``.
+        options: keyword settings passed to ``attack`` (e.g. the optimiser's ``steps``).
+    """
+
+    name: str
+    title: str
+    victim: str
+    build: Builder
+    attack: Attack
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    def with_options(self, **options: object) -> "Method":
+        """A copy with some attack settings changed: ``METHODS["paper"].with_options(steps=50)``."""
+        return replace(self, options={**self.options, **options})
+
+    def __call__(self, model: nn.Module, messages: Message, in_shape: Sequence[int]) -> Tensor:
+        return self.attack(model, messages, tuple(in_shape), **self.options)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, *, title: str, victim: str, build: Builder, **options: object) -> Callable:
+    """Add an attack function to :data:`METHODS` under ``name`` (decorator)."""
+    def add(attack: Attack) -> Attack:
+        METHODS[name] = Method(name, title, victim, build, attack, dict(options))
+        return attack
+    return add
+
+
+# --- Victims -------------------------------------------------------------------------------
+def biased_mlp(in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """Sigmoid MLP with 16 biased first-layer units (chapter 01's setting)."""
+    return models.mlp(in_shape, [16], n_classes)
+
+
+def cnn_above_bound(in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """Sigmoid CNN, one 4×4 stride-2 conv with 4C + 1 kernels: one above Claim 3's bound 4C."""
+    return models.cnn(in_shape, [4 * in_shape[0] + 1], n_classes, kernel_size=4, stride=2, padding=1)
+
+
+def dlg_lenet(in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """The DLG/iDLG LeNet (12 kernels per conv): below the bound, so no closed form."""
+    return models.lenet_dlg(in_shape, n_classes)
+
+
+# --- Attacks (see only model and messages) ------------------------------------------------
+@register("closed_form", title="closed form (ch. 01)", victim="sigmoid MLP, biased FC, h = 16",
+          build=biased_mlp)
+def closed_form(model: nn.Module, messages: Message, in_shape: tuple[int, ...]) -> Tensor:
+    """x = ∂ℓ/∂W ÷ ∂ℓ/∂b for N clients at once (:func:`recon_lib.analytic.reconstruct`)."""
+    return analytic.reconstruct(model, messages, in_shape)
+
+
+@register("cnn_exact", title="exact CNN inversion (ch. 03)",
+          victim="sigmoid CNN, 4C+1 kernels 4×4 stride 2", build=cnn_above_bound)
+def cnn_exact(model: nn.Module, messages: Message, in_shape: tuple[int, ...]) -> Tensor:
+    """Closed form on the head, then CGLS through each conv (:func:`recon_lib.analytic.invert_cnn`)."""
+    return analytic.invert_cnn(model, messages, in_shape)
+
+
+@register("paper", title="optimisation, 'paper' preset (ch. 04)", victim="DLG LeNet (sigmoid)",
+          build=dlg_lenet, steps=300, seed=0)
+def paper_preset(model: nn.Module, messages: Message, in_shape: tuple[int, ...], *,
+                 steps: int = 300, seed: int = 0, preset: str = "paper") -> Tensor:
+    """Gradient matching (:func:`recon_lib.optimize.gradient_matching`), one client at a time."""
+    n = next(iter(messages.values())).shape[0]
+    images = [optimize.gradient_matching(model, {k: g[i] for k, g in messages.items()}, 1,
+                                         preset=preset, steps=steps, seed=seed, progress=False).images
+              for i in range(n)]
+    return torch.cat(images).reshape(n, *in_shape)
+
+
+def methods(names: Iterable[str] | None = None, **options: Mapping[str, object]) -> list[Method]:
+    """Registered methods by name (all if None), with per-method settings: ``paper={"steps": 50}``."""
+    names = list(METHODS) if names is None else list(names)
+    unknown = sorted(set(names) - set(METHODS)) + sorted(set(options) - set(names))
+    if unknown:
+        raise ValueError(f"unknown or unselected method(s) {unknown}; registered: {sorted(METHODS)}")
+    return [METHODS[n].with_options(**options.get(n, {})) for n in names]
+
+
+# --- Data ----------------------------------------------------------------------------------
+def sample(kind: str, n: int, size: int | tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
+    """``n`` images of ``kind`` spread evenly over the sample pack, and labels mod the head's classes.
+
+    Evenly spread, centred indices (not the first n) so that the images differ (e.g. fMRI
+    slices from bottom to top of one volume, MNIST digits of different classes). ``n`` is
+    capped at what exists.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    x, y = datasets.load(kind, size=size)
+    pool = POOLS.get(kind, slice(None))
+    x, y = x[pool], y[pool]
+    n = min(n, len(x))
+    index = ((torch.arange(n) + 0.5) * len(x) / n).long()
+    return x[index], y[index] % N_CLASSES[kind]
+
+
+def image_stats(x: Tensor) -> dict[str, Tensor]:
+    """Per-image properties that might make a kind easier: total variation and contrast (std)."""
+    return {"tv": optimize.total_variation(x[:, None]), "contrast": x.flatten(1).std(1)}
+
+
+# --- Running the table -----------------------------------------------------------------------
+@dataclass
+class Table:
+    """What :func:`run` returns: one row per (method, kind, image, seed), and the images.
+
+    ``images[(method, kind, seed)]`` is ``(originals, reconstructions)``, both N×C×H×W on the CPU.
+    """
+
+    rows: list[dict]
+    images: dict[tuple[str, str, int], tuple[Tensor, Tensor]]
+
+
+def attack_kind(method: Method, x: Tensor, y: Tensor, kind: str, seed: int,
+                device: torch.device) -> tuple[Tensor, float]:
+    """Seed, build the victim, send N one-image messages, attack them; (images, seconds per image)."""
+    runtime.seed_everything(seed)
+    in_shape = tuple(x.shape[1:])
+    model = method.build(in_shape, N_CLASSES[kind]).to(device)
+    messages = fl.client_updates(model, x.to(device), y.to(device))
+    start = time.perf_counter()
+    attack = method.with_options(seed=seed) if "seed" in method.options else method
+    x_hat = attack(model, messages, in_shape)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / len(x)
+    if tuple(x_hat.shape) != tuple(x.shape):
+        raise ValueError(f"{method.name} returned {tuple(x_hat.shape)} for {kind} images "
+                         f"{tuple(x.shape)}; an attack must return N×C×H×W")
+    if not torch.isfinite(x_hat).all():
+        raise ValueError(f"{method.name} returned NaN or inf on {kind} (seed {seed})")
+    return x_hat.detach().cpu(), seconds
+
+
+def run(methods: Sequence[Method], kinds: Sequence[str], n: int, seeds: Sequence[int],
+        sizes: Mapping[str, int | tuple[int, int] | None] | None = None,
+        device: torch.device | str | None = None, progress: bool = True) -> Table:
+    """The benchmark: every method × kind × seed on ``n`` images per kind.
+
+    Args:
+        methods: from :func:`methods` (or :data:`METHODS`).
+        kinds: data kinds, names of :data:`recon_lib.datasets.NAMES`.
+        n: images per kind (capped at what the sample pack holds).
+        seeds: each seeds the victim's weights and the attack's initialisation.
+        sizes: side (or (h, w)) per kind; a missing kind keeps its native size.
+        device: where models and attacks run; default :func:`recon_lib.device`.
+        progress: a tqdm bar over (method, kind, seed).
+
+    Returns:
+        a :class:`Table`; ``rows`` hold method, kind, status (real / STAND-IN), image (index in
+        the sample), seed, size, the four :data:`METRICS` and the :data:`IMAGE_STATS`.
+    """
+    if not methods or not kinds or not seeds:
+        raise ValueError("need at least one method, one kind and one seed")
+    device = runtime.device() if device is None else torch.device(device)
+    sizes = dict(sizes or {})
+    rows, images = [], {}
+    jobs = [(m, k, s) for m in methods for k in kinds for s in seeds]
+    data = {k: sample(k, n, sizes.get(k)) for k in kinds}
+    for method, kind, seed in tqdm(jobs, disable=not progress, desc="benchmark"):
+        x, y = data[kind]
+        x_hat, seconds = attack_kind(method, x, y, kind, seed, device)
+        images[(method.name, kind, seed)] = (x, x_hat)
+        rows += _rows(method, kind, seed, x, x_hat, seconds)
+    return Table(rows, images)
+
+
+def _rows(method: Method, kind: str, seed: int, x: Tensor, x_hat: Tensor, seconds: float) -> list[dict]:
+    scores = {"mse": metrics.mse(x_hat, x), "psnr": metrics.psnr(x_hat, x),
+              "ssim": metrics.ssim(x_hat, x), **image_stats(x)}
+    status = datasets.KINDS[kind].status
+    return [{"method": method.name, "kind": kind, "status": status, "image": i, "seed": seed,
+             "size": "×".join(map(str, x.shape[1:])), "seconds": seconds,
+             **{key: float(value[i]) for key, value in scores.items()}} for i in range(len(x))]
+
+
+# --- Aggregating and writing ----------------------------------------------------------------
+def _mean_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value); ∞ stays ∞ (a perfect copy)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2 or math.isinf(mean):
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarise(rows: Sequence[Mapping], by: Sequence[str] = ("method", "kind")) -> list[dict]:
+    """Mean ± spread (sample standard deviation over images and seeds) per group.
+
+    Returns one dict per group, in first-seen order: the ``by`` keys, ``status``, ``n`` and
+    ``<metric>_mean`` / ``<metric>_std`` for every metric in :data:`METRICS`.
+    """
+    if not rows:
+        raise ValueError("no rows to summarise")
+    groups: dict[tuple, list[Mapping]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[key] for key in by), []).append(row)
+    summary = []
+    for key, members in groups.items():
+        entry = {**dict(zip(by, key)), "status": members[0].get("status", ""), "n": len(members)}
+        for metric in METRICS:
+            entry[f"{metric}_mean"], entry[f"{metric}_std"] = _mean_spread([r[metric] for r in members])
+        summary.append(entry)
+    return summary
+
+
+def format_table(summary: Sequence[Mapping]) -> str:
+    """A Markdown table (method, kind, n, MSE, PSNR, SSIM, seconds per image), mean ± spread.
+
+    Stand-in data kinds are marked with an asterisk, e.g. ``kmnist*``.
+    """
+    lines = ["| method | kind | n | MSE | PSNR (dB) | SSIM | s / image |",
+             "|---|---|---|---|---|---|---|"]
+    for s in summary:
+        kind = s["kind"] + ("*" if s.get("status") == "STAND-IN" else "")
+        lines.append(f"| {s['method']} | {kind} | {s['n']} | {s['mse_mean']:.1e} ± {s['mse_std']:.0e} | "
+                     f"{s['psnr_mean']:.1f} ± {s['psnr_std']:.1f} | {s['ssim_mean']:.3f} ± {s['ssim_std']:.3f} | "
+                     f"{s['seconds_mean']:.2g} |")
+    return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[Mapping], path: str | Path) -> Path:
+    """Write rows (all with the same keys) to ``path`` with the csv module; returns the path."""
+    if not rows:
+        raise ValueError("no rows to write")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows written by :func:`write_csv`, numbers converted back to int or float."""
+    def number(text: str) -> object:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+    with Path(path).open(newline="") as handle:
+        return [{key: number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
