@@ -1,0 +1,158 @@
+"""How fast is the closed form of chapter 01, and how does it compare with DLG?
+
+    python benchmarks/closed_form.py            # full run (DLG: 300 L-BFGS steps, minutes on a CPU)
+    python benchmarks/closed_form.py --smoke    # seconds: tiny sizes, to check the script runs
+
+Prints a table and writes ``benchmarks/results/closed_form.json``:
+
+(a) one closed-form attack (``rl.analytic.reconstruct``) on one real 32×32×3 CIFAR-100 image
+    behind a one-hidden-layer sigmoid MLP: time and error;
+(b) throughput: N clients' one-image messages inverted at once (``rl.analytic.invert_linear``
+    on an N×h×d tensor); creating the messages is excluded from the time;
+(c) in the same run, the DLG baseline (``benchmarks/dlg_reference.py``: LeNet-DLG, L-BFGS,
+    300 steps, Gaussian init, Euclidean gradient distance) on the same image, its time and
+    error, and the time ratio DLG / closed form.
+
+Times are medians over repeats after a warm-up, measured with ``time.perf_counter``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import recon_lib as rl  # noqa: E402
+from benchmarks.dlg_reference import run_dlg  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "closed_form.json"
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> dict:
+    """Median (and fastest) wall time of ``fn()`` over ``repeats`` calls, after a warm-up.
+
+    The median is the figure we report; the minimum shows what a quiet machine would give.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return dict(seconds=statistics.median(times), best_seconds=min(times), repeats=repeats)
+
+
+def errors(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
+    """Max absolute pixel error, MSE and PSNR of one image."""
+    return dict(max_abs_error=float((x_hat - x).abs().max()), mse=float(rl.metrics.mse(x_hat, x)),
+                psnr_db=float(rl.metrics.psnr(x_hat, x)))
+
+
+def one_attack(image: torch.Tensor, label: int, width: int, repeats: int) -> list[dict]:
+    """(a) The closed form on one message, twice: the whole ``reconstruct`` (finding the first
+    layer by tracing the model, inverting, reshaping) and the arithmetic alone (``invert_linear``)."""
+    rl.seed_everything(0)
+    model = rl.models.mlp(image.shape, [width], n_classes=100)
+    message = rl.fl.client_update(model, image[None], torch.tensor([label]))
+    model_name = f"MLP 3072-{width}-100 sigmoid"
+    whole = timed(lambda: rl.analytic.reconstruct(model, message), repeats)
+    pair = message["1.weight"], message["1.bias"]
+    arithmetic = timed(lambda: rl.analytic.invert_linear(*pair), repeats)
+    x_hat = rl.analytic.reconstruct(model, message)
+    return [dict(part="a", attack="closed form (reconstruct)", model=model_name, n_images=1,
+                 **whole, images_per_second=1 / whole["seconds"], **errors(x_hat, image)),
+            dict(part="a", attack="closed form (invert_linear only)", model=model_name, n_images=1,
+                 **arithmetic, images_per_second=1 / arithmetic["seconds"],
+                 **errors(rl.analytic.invert_linear(*pair).reshape(image.shape), image))]
+
+
+def throughput(images: torch.Tensor, n: int, width: int, repeats: int) -> dict:
+    """(b) N one-image messages inverted in one vectorised call (message creation not timed)."""
+    rl.seed_everything(0)
+    x = images[torch.arange(n) % len(images)]        # the 20 real images, repeated
+    model = rl.models.mlp(x.shape[1:], [width], n_classes=100)
+    messages = rl.fl.client_updates(model, x, torch.randint(0, 100, (n,)))
+    grad_weight, grad_bias = messages["1.weight"], messages["1.bias"]
+    timing = timed(lambda: rl.analytic.invert_linear(grad_weight, grad_bias), repeats)
+    x_hat = rl.analytic.invert_linear(grad_weight, grad_bias).reshape(x.shape)
+    worst = float((x_hat - x).abs().max())
+    return dict(part="b", attack="closed form (invert_linear, batched)",
+                model=f"MLP 3072-{width}-100 sigmoid", n_images=n, **timing,
+                images_per_second=n / timing["seconds"], max_abs_error=worst,
+                mse=float(rl.metrics.mse(x_hat, x).max()), psnr_db=float(rl.metrics.psnr(x_hat, x).min()))
+
+
+def dlg_baseline(image: torch.Tensor, label: int, steps: int) -> dict:
+    """(c) DLG on the same image behind the DLG LeNet (one run: it is deterministic and slow)."""
+    rl.seed_everything(0)
+    model = rl.models.lenet_dlg(image.shape, n_classes=100)
+    message = rl.fl.client_update(model, image[None], torch.tensor([label]))
+    result = run_dlg(model, message, image.shape, n_classes=100, steps=steps, seed=0)
+    return dict(part="c", attack=f"DLG (L-BFGS, {steps} steps)", model="LeNet-DLG 3x32x32-100",
+                n_images=1, seconds=result["seconds"], best_seconds=result["seconds"], repeats=1,
+                images_per_second=1 / result["seconds"],
+                final_gradient_distance=result["losses"][-1], label_correct=result["label"] == label,
+                **errors(result["image"], image))
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as an aligned plain-text table."""
+    head = ("part", "attack", "model", "N", "median s", "best s", "images/s", "max|err|", "PSNR dB")
+    body = [(r["part"], r["attack"], r["model"], str(r["n_images"]), f"{r['seconds']:.3g}",
+             f"{r['best_seconds']:.3g}",
+             f"{r['images_per_second']:.3g}", f"{r['max_abs_error']:.1e}", f"{r['psnr_db']:.1f}")
+            for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths))
+                     for line in [head, tuple("-" * w for w in widths), *body])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
+    parser.add_argument("--dlg-steps", type=int, default=None, help="L-BFGS steps (default 300)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = {1: [256, 1024], 8: [256]} if args.smoke else {1: [512, 1024, 4096, 16384], 8: [512, 1024, 4096]}
+    steps = args.dlg_steps or (3 if args.smoke else 300)
+    repeats = 3 if args.smoke else 15
+
+    images, labels = rl.datasets.load("cifar100")          # 20 real 3×32×32 test images
+    image, label = images[0], int(labels[0])
+    rows = [row for width in sizes for row in one_attack(image, label, width, repeats)]
+    rows += [throughput(images, n, width, repeats) for width, ns in sizes.items() for n in ns]
+    rows.append(dlg_baseline(image, label, steps))
+    closed = rows[0]["seconds"]
+    ratio = rows[-1]["seconds"] / closed
+    print(table(rows))
+    print(f"\nDLG / closed form time ratio: {ratio:.3g}x  "
+          f"(closed form {closed * 1e6:.0f} µs, DLG {rows[-1]['seconds']:.1f} s)")
+    best = max(r["images_per_second"] for r in rows if r["part"] == "b")
+    print(f"best batched throughput: {best:.3g} images/s (target >= 1e5)")
+    command = " ".join(["python benchmarks/closed_form.py", *(argv if argv is not None else sys.argv[1:])])
+    report = dict(benchmark="closed_form", command=command,
+                  machine=dict(platform=platform.platform(), processor=platform.processor(),
+                               cpu_count=os.cpu_count(), torch=torch.__version__,
+                               threads=torch.get_num_threads(), device="cpu"),
+                  settings=dict(image="cifar100 sample 0 (3x32x32)", repeats=repeats, dlg_steps=steps),
+                  rows=rows, dlg_over_closed_form=ratio, best_images_per_second=best)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

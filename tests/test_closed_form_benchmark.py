@@ -1,0 +1,102 @@
+"""The closed-form benchmark and the DLG reference: correctness only (timings live in benchmarks/)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from torch.nn import functional as F
+
+import recon_lib as rl
+from benchmarks import closed_form
+from benchmarks.dlg_reference import gradient_distance, run_dlg
+
+
+# --- the fast finiteness check and the batched inversion used by the throughput figure -----
+@pytest.mark.parametrize("values,expected", [
+    ([1.0, -2.0, 3.0], True),
+    ([3e38, 3e38, 3e38], True),             # the sum overflows, every entry is finite
+    ([1.0, math.nan], False),
+    ([math.inf, 1.0], False),
+    ([math.inf, -math.inf], False),         # inf − inf = NaN in the sum: still caught
+])
+def test_all_finite(values, expected):
+    assert rl.analytic.all_finite(torch.tensor(values, dtype=torch.float32)) is expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 4), h=st.integers(1, 6), d=st.integers(1, 9),
+       log_scale=st.floats(-30, 3), seed=st.integers(0, 2**16))
+def test_invert_linear_is_the_weighted_least_squares_answer(n, h, d, log_scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, d, generator=g)
+    delta = (torch.rand(n, h, generator=g) + 0.05) * torch.sign(torch.randn(n, h, generator=g)) * 10**log_scale
+    grad_weight = (delta[..., None] * x[:, None, :]).float()
+    grad_weight += 1e-3 * 10**log_scale * torch.randn(n, h, d, generator=g)   # not exactly rank one
+    grad_bias = delta.float()
+    got = rl.analytic.invert_linear(grad_weight, grad_bias).double()
+    b, w = grad_bias.double().numpy(), grad_weight.double().numpy()
+    reference = np.stack([np.linalg.lstsq(b[i][:, None], w[i], rcond=None)[0][0] for i in range(n)])
+    np.testing.assert_allclose(got.numpy(), reference, rtol=1e-5, atol=1e-6)
+
+
+# --- benchmark parts at tiny sizes -------------------------------------------------------
+def test_one_attack_rows_are_exact():
+    images, labels = rl.datasets.load("cifar100", n=1)
+    rows = closed_form.one_attack(images[0], int(labels[0]), width=2, repeats=1)
+    assert [r["attack"] for r in rows] == ["closed form (reconstruct)", "closed form (invert_linear only)"]
+    assert all(r["max_abs_error"] <= 1e-6 and r["psnr_db"] > 100 and r["seconds"] > 0 for r in rows)
+
+
+def test_throughput_inverts_every_message_exactly():
+    images, _ = rl.datasets.load("cifar100", n=5)
+    row = closed_form.throughput(images, n=12, width=3, repeats=1)
+    assert row["n_images"] == 12 and row["max_abs_error"] <= 1e-6
+    assert row["images_per_second"] == pytest.approx(12 / row["seconds"])
+    table = closed_form.table([row])
+    assert "invert_linear, batched" in table and len(table.splitlines()) == 3
+
+
+# --- the DLG reference loop ---------------------------------------------------------------
+@pytest.fixture
+def lenet_case():
+    torch.manual_seed(0)
+    model = rl.models.lenet_dlg((3, 8, 8), n_classes=4)
+    x, y = torch.rand(1, 3, 8, 8), torch.tensor([2])
+    return model, x, y, rl.fl.client_update(model, x, y)
+
+
+def test_gradient_distance_is_zero_at_the_truth_and_matches_autograd(lenet_case):
+    model, x, y, message = lenet_case
+    targets = [message[name] for name, _ in model.named_parameters()]
+    sharp_label = 60.0 * F.one_hot(y, 4).float()     # softmax ≈ one-hot
+    assert gradient_distance(model, x, sharp_label, targets).item() < 1e-10
+    dummy = torch.rand(1, 3, 8, 8)
+    label = torch.randn(1, 4)
+    loss = F.cross_entropy(model(dummy), F.softmax(label, -1))
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    expected = sum(((g - t) ** 2).sum() for g, t in zip(grads, targets))
+    torch.testing.assert_close(gradient_distance(model, dummy, label, targets), expected)
+
+
+def test_run_dlg_lowers_the_distance_and_leaves_the_model_alone(lenet_case):
+    model, x, _, message = lenet_case
+    before = [p.detach().clone() for p in model.parameters()]
+    result = run_dlg(model, message, (3, 8, 8), n_classes=4, steps=3, max_iter=5)
+    assert result["image"].shape == (3, 8, 8) and 0 <= result["label"] < 4
+    assert len(result["losses"]) == 4 and result["losses"][-1] < result["losses"][0]
+    assert result["seconds"] > 0
+    assert all(torch.equal(p, q) and p.grad is None for p, q in zip(model.parameters(), before))
+    again = run_dlg(model, message, (3, 8, 8), n_classes=4, steps=3, max_iter=5)
+    assert torch.equal(again["image"], result["image"])       # seeded: reproducible
+
+
+def test_run_dlg_rejects_bad_messages(lenet_case):
+    model, _, _, message = lenet_case
+    with pytest.raises(ValueError, match="has no"):
+        run_dlg(model, {k: v for k, v in message.items() if k != "7.bias"}, (3, 8, 8), 4, steps=1)
+    broken = dict(message, **{"7.bias": torch.full_like(message["7.bias"], math.nan)})
+    with pytest.raises(ValueError, match="NaN"):
+        run_dlg(model, broken, (3, 8, 8), 4, steps=1)
+    with pytest.raises(ValueError, match="positive"):
+        run_dlg(model, message, (3, 8, 8), 4, steps=0)
