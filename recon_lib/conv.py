@@ -350,3 +350,40 @@ def _linear_after(rest: list[tuple[str, nn.Module]], stages: list[Stage],
         raise ValueError(f"in_shape gives {prod(stages[-1].out_shape)} features after the convs "
                          f"but Linear {name} takes {linear.in_features}: wrong in_shape?")
     return name, linear
+
+
+# --- Conditioning (chapter 03's at-the-bound finding) ----------------------------------------
+def fourier_singular_values(layer: nn.Module, size: Sequence[int]) -> Tensor:
+    """Singular values of a stride-1 conv on an H×W image with *periodic* borders.
+
+    With circular padding the conv is block-circulant, so the 2-D DFT splits it into one small
+    h×C matrix K̂(ω) per frequency ω, and its singular values are those of all the K̂(ω)
+    together (H·W·min(h, C) values). Zero padding changes only the border, so this is a cheap,
+    matrix-free estimate of the spectrum at any size (chapter 03 checks it against the dense
+    SVD on small images). Returns an H×W×min(h, C) tensor.
+    """
+    check_layer(layer)
+    if layer.stride != (1, 1):
+        raise ValueError(f"stride {layer.stride}: the Fourier picture here is for stride-1 convs")
+    height, width = (int(s) for s in size)
+    weight = layer.weight.detach()
+    spectrum = torch.fft.fft2(weight, s=(height, width))  # h × C × H × W
+    return torch.linalg.svdvals(spectrum.permute(2, 3, 0, 1))
+
+
+def condition_number(layer: nn.Module, in_shape: Sequence[int], dense: bool | None = None) -> float:
+    """σ_max / σ_min of a conv layer's matrix on C×H×W inputs (∞ when it has fewer rows than
+    columns, i.e. below the bound). ``dense=True`` takes the SVD of :func:`as_matrix` (exact,
+    small inputs); ``False`` uses :func:`fourier_singular_values` (periodic-border estimate,
+    any size); the default picks dense up to 4096 input values."""
+    conv = ConvMap.of(layer, in_shape)
+    if conv.out_shape[0] * conv.out_shape[1] * conv.out_shape[2] < prod(conv.in_shape):
+        return float("inf")
+    dense = prod(conv.in_shape) <= 4096 if dense is None else dense
+    if dense:
+        values = torch.linalg.svdvals(as_matrix(layer, in_shape).to(torch.float64))
+    else:
+        if layer.out_channels < layer.in_channels:
+            return float("inf")
+        values = fourier_singular_values(layer, in_shape[1:]).to(torch.float64)
+    return float(values.max() / values.min())
