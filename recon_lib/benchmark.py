@@ -162,6 +162,51 @@ def image_stats(x: Tensor) -> dict[str, Tensor]:
     return {"tv": optimize.total_variation(x[:, None]), "contrast": x.flatten(1).std(1)}
 
 
+# --- Settings per profile (plain data; chapter 06 and benchmarks/table.py share them) --------
+@dataclass(frozen=True)
+class Settings:
+    """How big the table is: images and seeds per kind, image sizes, optimiser steps.
+
+    The optimisation attack costs seconds per image where the closed forms cost milliseconds,
+    so it gets its own (smaller) number of images and seeds.
+    """
+
+    n: int
+    seeds: tuple[int, ...]
+    sizes: Mapping[str, tuple[int, int] | None]
+    steps: int
+    optimisation_n: int
+    optimisation_seeds: tuple[int, ...]
+
+
+SETTINGS = {
+    # CPU, under a minute in the notebook: ~32 px images; fMRI keeps its 3:4 aspect.
+    "quick": Settings(n=3, seeds=(0, 1), steps=100, optimisation_n=2, optimisation_seeds=(0,),
+                      sizes={"fmri": (24, 32), "wbc": (32, 32), "imagenet": (32, 32)}),
+    # Paper scale (GPU): native sizes, ImageNet at 224×224 (the offline pack is 128×128, upsampled).
+    "full": Settings(n=8, seeds=(0, 1, 2), steps=1000, optimisation_n=8, optimisation_seeds=(0, 1, 2),
+                     sizes={"imagenet": (224, 224)}),
+}
+
+
+def settings(profile: str | None = None) -> Settings:
+    """The :data:`SETTINGS` of ``profile`` (default: the active one, ``$RECON_PROFILE``)."""
+    name = runtime.profile() if profile is None else profile
+    if name not in SETTINGS:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(SETTINGS)}")
+    return SETTINGS[name]
+
+
+def run_profile(chosen: Settings, kinds: Sequence[str] = datasets.NAMES,
+                device: torch.device | str | None = None, progress: bool = True) -> Table:
+    """The whole table under ``chosen`` settings: fast methods, then the optimisation attack."""
+    fast = run(methods(["closed_form", "cnn_exact"]), kinds, chosen.n, chosen.seeds, chosen.sizes,
+               device, progress)
+    slow = run(methods(["paper"], paper={"steps": chosen.steps}), kinds, chosen.optimisation_n,
+               chosen.optimisation_seeds, chosen.sizes, device, progress)
+    return Table(fast.rows + slow.rows, {**fast.images, **slow.images})
+
+
 # --- Running the table -----------------------------------------------------------------------
 @dataclass
 class Table:
