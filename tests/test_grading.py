@@ -91,6 +91,12 @@ def test_unknown_task_id_is_a_clear_value_error(bad_id, match):
         check(bad_id, closed_form)
 
 
+@pytest.mark.parametrize("options", [{"n_cases": 0}, {"n_cases": 2.5}, {"seed": "0"}])
+def test_a_check_that_would_test_nothing_is_refused(options):
+    with pytest.raises(ValueError, match="positive int"):
+        check("01.closed_form", closed_form, **options)
+
+
 def test_passing_the_result_instead_of_the_function_is_explained():
     with pytest.raises(WrongAnswer, match="function itself"):
         check("01.closed_form", torch.zeros(3))

@@ -25,10 +25,12 @@ Adding a chapter's checks (the pattern ``ch00.py`` and ``ch01.py`` follow)
 1. Create ``recon_lib/grading/chNN.py`` (NN = the chapter number). No registration list to
    edit: :func:`check` imports ``chNN`` from the task id ``"NN.name"`` on first use.
 2. For each task write ``@task("NN.name", title=..., hint=..., n_cases=...)`` over a function
-   ``(answer, n_cases) -> None`` that builds fresh cases with the library, calls the learner
+   ``(answer, n_cases) -> None`` that builds fresh cases with the library and
+   :mod:`recon_lib.grading.cases` (real faces of several sizes, random MLPs), calls the learner
    through :func:`ask` (it clones the inputs and turns crashes into feedback), validates with
    :func:`expect_tensor` / :func:`expect_close`, and calls :func:`fail` with a specific message,
-   using :func:`first_match` to name typical mistakes.
+   using :func:`first_match` / :func:`constant_factor` to name typical mistakes. Make sure
+   the cases contain the edge each typical mistake needs (a dead unit, a negative δ, …).
 3. In ``solutions/NN_topic.ipynb`` put the answer between ``### BEGIN SOLUTION`` /
    ``### END SOLUTION`` in a function, follow it with a graded cell calling
    ``rl.grading.check("NN.name", fn)`` (extra seeds between ``### BEGIN HIDDEN TESTS`` /
@@ -142,6 +144,8 @@ def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: i
         ValueError: ``task_id`` does not exist (a typo in the check cell).
     """
     found = _get(task_id)
+    if not isinstance(seed, int) or (n_cases is not None and (not isinstance(n_cases, int) or n_cases < 1)):
+        raise ValueError(f"seed must be an int and n_cases a positive int, got {seed!r} and {n_cases!r}")
     if not callable(answer):
         raise WrongAnswer(_format(found, f"check() needs your function itself, got a "
                                          f"{type(answer).__name__}. Pass the name without "

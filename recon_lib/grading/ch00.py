@@ -7,11 +7,13 @@ reference FedSGD client) and with the model's own structure.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+
 import torch
 from torch import Tensor, nn
 
 from .. import fl
 from . import ask, cases, constant_factor, fail, task
+
 
 def make_case(index: int, batch: tuple[int, int] = (2, 5), bias: bool = True,
               show_shape: bool = True) -> tuple[nn.Sequential, Tensor, Tensor, str]:
