@@ -1,0 +1,592 @@
+"""Defences against gradient inversion, and their price (chapter 07).
+
+Each defence is a small function a *client* applies before anything leaves the device, so the
+data flow of the course is unchanged: model + private data → client (now defended) → message →
+attack → metrics. The defences of the chapter:
+
+* :func:`dp_update` — DP-SGD (Abadi et al. 2016) through Opacus: every per-sample gradient
+  clipped to norm C, then Gaussian noise of std σ·C added to their sum; :func:`epsilon` is
+  the privacy accountant's ε for σ, the sampling rate and the number of rounds.
+* :func:`add_noise` — plain Gaussian noise on a message (no clipping, no ε).
+* :func:`prune` — top-k pruning: keep the largest-magnitude entries of each tensor (Zhu et al.
+  2019 tried it against DLG).
+* :func:`quantize` — uniform quantisation of each tensor to ``bits`` bits.
+* larger local batches — :func:`recon_lib.fl.client_update` with a bigger B;
+* :func:`secure_aggregate` — the server sees only the mean of N clients' messages;
+* :func:`fedavg_update` — E local steps (FedAvg, McMahan et al. 2017): the message is the
+  weight change in gradient units.
+
+:data:`DEFENCES` names them as plain data (knob, strengths, recommended setting) for the
+notebook, the explorer and ``benchmarks/defences.py``; :func:`server_view` plays one client
+(or N clients under secure aggregation) and returns what the server receives;
+:func:`train_federated` trains a small model federatedly under a defence (the price in accuracy).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+from . import analytic, fl, metrics, optimize
+
+Message = dict[str, Tensor]
+
+
+# --- Checking the knobs ---------------------------------------------------------------------
+def _check_message(message: Mapping[str, Tensor]) -> None:
+    if not isinstance(message, Mapping) or not message:
+        raise TypeError("a message is a non-empty dict {name: gradient tensor}, as from "
+                        "rl.fl.client_update")
+    for name, value in message.items():
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(f"message[{name!r}] must be a floating-point tensor, got "
+                            f"{type(value).__name__ if not isinstance(value, Tensor) else value.dtype}")
+        if not torch.isfinite(value).all():
+            raise ValueError(f"message[{name!r}] contains NaN or inf; fix the client's loss first")
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _check_nonnegative(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _check_positive(name: str, value: object) -> float:
+    if _check_nonnegative(name, value) == 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return float(value)
+
+
+# --- Defences on a message ------------------------------------------------------------------
+def add_noise(message: Mapping[str, Tensor], std: float,
+              generator: torch.Generator | None = None) -> Message:
+    """Every entry plus independent N(0, std²) noise (no clipping, hence no DP guarantee).
+
+    The closed form divides ∂W by ∂b, so noise ε_W, ε_b on them gives, to first order,
+    x̂ − x ≈ (ε_W − x ε_b)/δ (:func:`noise_error`): small δ amplify it.
+    """
+    _check_message(message)
+    std = _check_nonnegative("std", std)
+    return {name: g + std * torch.randn(g.shape, generator=generator, dtype=g.dtype).to(g.device)
+            for name, g in message.items()}
+
+
+def _rows(g: Tensor, per_client: bool) -> Tensor:
+    """A tensor as rows that are treated independently: one per client, or one in all."""
+    return g.flatten(1) if per_client else g.reshape(1, -1)
+
+
+def prune(message: Mapping[str, Tensor], ratio: float, *, per_client: bool = False) -> Message:
+    """Top-k pruning: zero the ``ratio`` fraction of smallest-magnitude entries in each tensor.
+
+    ``ratio`` = 0 keeps everything; 0.99 keeps the largest 1 % (at least one entry per tensor).
+    Ties at the threshold are broken by position (``torch.topk``), so exactly k entries survive.
+    With ``per_client=True`` dim 0 indexes clients and each client prunes its own message.
+    """
+    _check_message(message)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+        raise ValueError(f"prune ratio must be in [0, 1) (the fraction of entries zeroed), got "
+                         f"{ratio!r}")
+    pruned = {}
+    for name, g in message.items():
+        rows = _rows(g, per_client)
+        keep = max(1, math.ceil((1 - ratio) * rows.shape[1]))
+        mask = torch.zeros_like(rows, dtype=torch.bool)
+        mask.scatter_(1, torch.topk(rows.abs(), keep, dim=1).indices, True)
+        pruned[name] = (rows * mask).reshape(g.shape)
+    return pruned
+
+
+def quantize(message: Mapping[str, Tensor], bits: int, *, per_client: bool = False) -> Message:
+    """Uniform quantisation of each tensor to 2^bits levels spread over [−max|g|, max|g|].
+
+    The grid step is 2·max|g| / (2^bits − 1); 1 bit keeps only the sign (±max|g|). Computed
+    in float64 so that even 32 bits is a fine grid, then cast back to the message's dtype.
+    With ``per_client=True`` dim 0 indexes clients, each with its own max|g|.
+    """
+    _check_message(message)
+    bits = _check_int("bits", bits, 1)
+    quantized = {}
+    for name, g in message.items():
+        rows = _rows(g, per_client).to(torch.float64)
+        top = rows.abs().amax(1, keepdim=True)
+        step = torch.where(top > 0, 2 * top / (2.0 ** bits - 1), torch.ones_like(top))
+        grid = torch.where(top > 0, -top + step * torch.round((rows + top) / step), rows)
+        quantized[name] = grid.reshape(g.shape).to(g.dtype)
+    return quantized
+
+
+def secure_aggregate(messages: Mapping[str, Tensor]) -> Message:
+    """What the server sees under secure aggregation: only the mean of N clients' messages.
+
+    Args:
+        messages: N clients' messages stacked along dim 0 (as from :func:`recon_lib.fl.client_updates`).
+
+    With equal batch sizes B the mean of N FedSGD messages *is* the message of one client
+    holding all N·B images, so the batch condition becomes h ≥ N·B (chapter 02).
+    """
+    _check_message(messages)
+    sizes = {g.shape[0] if g.ndim else None for g in messages.values()}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"stack the clients' messages along dim 0 (same N for every tensor); "
+                         f"got leading sizes {sorted(map(str, sizes))}")
+    return {name: g.mean(0) for name, g in messages.items()}
+
+
+# --- Defences on the client's procedure ------------------------------------------------------
+def client_messages(model: nn.Module, xs: Tensor, ys: Tensor) -> Message:
+    """FedSGD messages of N clients of B images each (xs: N × B × ...), in one vmapped call."""
+    fl._check_inputs(model, xs.flatten(0, 1), ys.flatten())
+    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+    def loss(p: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(functional_call(model, dict(p), (x,)), y)
+
+    return vmap(grad(loss), in_dims=(None, 0, 0))(params, xs, ys)
+
+
+def dp_update(model: nn.Module, x: Tensor, y: Tensor, *, clip: float, noise_multiplier: float,
+              generator: torch.Generator | None = None) -> Message:
+    """A DP-SGD message computed by Opacus: per-sample clipping to ``clip``, then noise.
+
+    Opacus computes every per-sample gradient gᵢ (``GradSampleModule``), scales it to norm at
+    most C = ``clip``, sums, adds N(0, (σC)²) noise with σ = ``noise_multiplier`` and divides
+    by B (``DPOptimizer.pre_step``). The caller's model is not changed (a copy is wrapped).
+
+    Clipping alone (σ = 0) rescales a one-sample message by a constant, which the closed form's
+    ratio cancels; only the noise protects (chapter 07 asserts both).
+    """
+    from opacus import GradSampleModule  # imported here: Opacus takes seconds to import
+    from opacus.optimizers import DPOptimizer
+
+    fl._check_inputs(model, x, y)
+    clip = _check_positive("clip", clip)
+    sigma = _check_nonnegative("noise_multiplier", noise_multiplier)
+    wrapped = GradSampleModule(copy.deepcopy(model))
+    params = [p for p in wrapped.parameters() if p.requires_grad]
+    optimizer = DPOptimizer(torch.optim.SGD(params, lr=0.0), noise_multiplier=sigma,
+                            max_grad_norm=clip, expected_batch_size=x.shape[0], generator=generator)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        F.cross_entropy(wrapped(x), y).backward()
+    optimizer.pre_step()
+    return {name.removeprefix("_module."): p.grad.detach().clone()
+            for name, p in wrapped.named_parameters() if p.requires_grad}
+
+
+def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float = 1e-5) -> float:
+    """The (ε, δ) privacy of DP-SGD by Opacus's Rényi accountant (Mironov 2017).
+
+    Args:
+        noise_multiplier: σ (noise std ÷ clipping norm); 0 means no privacy (ε = ∞).
+        sample_rate: q, the fraction of the client's data in each batch.
+        steps: how many noisy messages the client sends.
+        delta: the δ of (ε, δ)-DP, conventionally below 1/(client's dataset size).
+
+    The accountant assumes Poisson sampling; the course's clients draw fixed-size batches, a
+    common approximation (stated in the chapter).
+    """
+    from opacus.accountants import RDPAccountant
+
+    sigma = _check_nonnegative("noise_multiplier", noise_multiplier)
+    if not 0 < sample_rate <= 1 or not 0 < delta < 1:
+        raise ValueError(f"need 0 < sample_rate <= 1 and 0 < delta < 1, got {sample_rate}, {delta}")
+    steps = _check_int("steps", steps, 1)
+    if sigma == 0:
+        return math.inf
+    accountant = RDPAccountant()
+    for _ in range(steps):
+        accountant.step(noise_multiplier=sigma, sample_rate=sample_rate)
+    return float(accountant.get_epsilon(delta))
+
+
+def fedavg_updates(model: nn.Module, xs: Tensor, ys: Tensor, *, local_steps: int,
+                   lr: float) -> Message:
+    """FedAvg messages of N clients (xs: N × B × ...): E local steps each, vmapped over clients.
+
+    Every client takes E full-batch SGD steps of size ``lr`` from the global θ₀ and sends
+    (θ₀ − θ_E)/(lr·E) = (1/E) Σₜ gₜ, the mean of its local gradients: the FedSGD message when
+    E = 1, and on the same scale for any E, so the server's step size need not change (FedAvg
+    with a server learning rate, Reddi et al. 2021).
+    For the first Linear layer of a one-sample client every step adds δᵢ⁽ᵗ⁾·x to ∂Wᵢ and δᵢ⁽ᵗ⁾
+    to ∂bᵢ, so the ratio is still x: local steps do *not* stop the closed form (chapter 07
+    asserts it); they confuse attacks that simulate a single step.
+    """
+    fl._check_inputs(model, xs.flatten(0, 1), ys.flatten())
+    steps = _check_int("local_steps", local_steps, 1)
+    lr = _check_positive("lr", lr)
+    start = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+    def loss(p: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(functional_call(model, dict(p), (x,)), y)
+
+    def local(params: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Message:
+        current = dict(params)
+        for _ in range(steps):
+            gradient = grad(loss)(current, x, y)
+            current = {name: current[name] - lr * gradient[name] for name in current}
+        return {name: (params[name] - current[name]) / (lr * steps) for name in params}
+
+    return vmap(local, in_dims=(None, 0, 0))(start, xs, ys)
+
+
+def fedavg_update(model: nn.Module, x: Tensor, y: Tensor, *, local_steps: int, lr: float) -> Message:
+    """One client's FedAvg message (see :func:`fedavg_updates`): x is B × ..."""
+    stacked = fedavg_updates(model, x.unsqueeze(0), y.unsqueeze(0), local_steps=local_steps, lr=lr)
+    return {name: g[0] for name, g in stacked.items()}
+
+
+# --- The registry: each defence as plain data ------------------------------------------------
+Send = Callable[[nn.Module, Tensor, Tensor, float, torch.Generator], Message]
+CLIP = 1.0          # DP-SGD clipping norm C used by the registry (σ sets the noise relative to it)
+LOCAL_LR = 1.0      # the client's learning rate in FedAvg
+
+
+def _dp_messages(model: nn.Module, xs: Tensor, ys: Tensor, sigma: float,
+                 generator: torch.Generator) -> Message:
+    """N clients' DP-SGD messages, one Opacus call per client (each draws its own noise)."""
+    messages = [dp_update(model, x, y, clip=CLIP, noise_multiplier=sigma, generator=generator)
+                for x, y in zip(xs, ys)]
+    return {name: torch.stack([m[name] for m in messages]) for name in messages[0]}
+
+
+def _dp_round(model: nn.Module, xs: Tensor, ys: Tensor, sigma: float,
+              generator: torch.Generator) -> Message:
+    """The *mean* of N clients' DP-SGD messages in one Opacus call, exact in distribution.
+
+    Each client adds N(0, (σC)²) to its clipped sum and divides by B; the mean over N clients
+    is (Σ all clipped + N(0, N(σC)²)) / (N·B): one DP-SGD step on all N·B samples with noise
+    multiplier σ√N. Used for training, where the server only needs the mean.
+    """
+    n = xs.shape[0]
+    return dp_update(model, xs.flatten(0, 1), ys.flatten(), clip=CLIP,
+                     noise_multiplier=sigma * math.sqrt(n), generator=generator)
+
+
+@dataclass(frozen=True)
+class Defence:
+    """One defence as the chapter sweeps it.
+
+    Attributes:
+        title: its name in tables and plots.
+        knob: what ``strength`` means (σ, ratio, bits, B, N, E).
+        off: the strength at which the defence does nothing (the undefended baseline).
+        recommended: the setting the chapter recommends and asserts.
+        quick, full: strengths swept in each profile (``rl.pick``).
+        send: ``send(model, xs, ys, strength, generator)`` — the defended messages of N clients
+            holding xs (N × B × ...), stacked along dim 0.
+        batch: ``batch(strength, base) -> B`` images per client.
+        clients: ``clients(strength) -> N`` clients summed before the server sees anything.
+        mean: optional faster ``mean(model, xs, ys, strength, generator)`` of the N messages
+            (same distribution as averaging ``send``), used by :func:`train_federated`.
+    """
+
+    title: str
+    knob: str
+    off: float
+    recommended: float
+    quick: tuple[float, ...]
+    full: tuple[float, ...]
+    send: Send
+    batch: Callable[[float, int], int] = lambda strength, base: base
+    clients: Callable[[float], int] = lambda strength: 1
+    mean: Send | None = None
+
+
+def _plain(model: nn.Module, xs: Tensor, ys: Tensor, strength: float, gen: torch.Generator) -> Message:
+    return client_messages(model, xs, ys)
+
+
+DEFENCES: dict[str, Defence] = {
+    "dp": Defence("DP-SGD (clip C=1 + noise)", "noise multiplier σ", 0.0, 1.0,
+                  (0.0, 0.001, 0.01, 1.0), (0.0, 1e-4, 1e-3, 0.01, 0.1, 0.5, 1.0, 2.0),
+                  _dp_messages, mean=_dp_round),
+    "prune": Defence("top-k pruning", "pruning ratio", 0.0, 0.99, (0.0, 0.9, 0.99),
+                     (0.0, 0.5, 0.9, 0.95, 0.99, 0.999),
+                     lambda m, xs, ys, s, g: prune(client_messages(m, xs, ys), s, per_client=True)),
+    "quantize": Defence("quantisation", "bits", 32, 2, (32, 8, 2), (32, 16, 8, 6, 4, 3, 2, 1),
+                        lambda m, xs, ys, s, g: quantize(client_messages(m, xs, ys), int(s),
+                                                         per_client=True)),
+    "batch": Defence("larger local batch", "batch size B", 1, 16, (1, 4, 16), (1, 2, 4, 8, 16, 32),
+                     _plain, batch=lambda s, base: int(s)),
+    "secure_aggregation": Defence("secure aggregation", "clients N", 1, 16, (1, 4, 16),
+                                  (1, 2, 4, 8, 16, 32), _plain, clients=lambda s: int(s)),
+    "local_steps": Defence("FedAvg local steps", "local steps E", 1, 10, (1, 10), (1, 2, 5, 10, 20),
+                           lambda m, xs, ys, s, g: fedavg_updates(m, xs, ys, local_steps=int(s),
+                                                                  lr=LOCAL_LR)),
+}
+
+
+NO_DEFENCE = Defence("no defence", "-", 0, 0, (0,), (0,), _plain)
+
+
+def get(name: str) -> Defence:
+    """The registry entry ``name`` of :data:`DEFENCES`, or a ValueError listing them."""
+    if name not in DEFENCES:
+        raise ValueError(f"unknown defence {name!r}; choose one of {sorted(DEFENCES)}")
+    return DEFENCES[name]
+
+
+def server_view(name: str, model: nn.Module, x: Tensor, y: Tensor, strength: float,
+                seed: int = 0) -> Message:
+    """What the server receives when the clients holding ``x`` apply defence ``name``.
+
+    ``x`` holds N·B images for N = ``clients(strength)`` clients of B images each; every client
+    sends its defended message and, when N > 1, the server sees only their mean (secure
+    aggregation). For every other defence N = 1 and this is one client's message.
+    """
+    defence = get(name)
+    n = defence.clients(strength)
+    if x.shape[0] % n:
+        raise ValueError(f"{x.shape[0]} images cannot be split evenly over {n} clients")
+    generator = torch.Generator().manual_seed(seed)
+    stacked = defence.send(model, x.unflatten(0, (n, -1)), y.unflatten(0, (n, -1)), strength, generator)
+    return secure_aggregate(stacked)
+
+
+# --- The attacks of the course against a defended message -----------------------------------
+ATTACKS = ("closed_form", "span", "optimisation")
+
+
+def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_size: int,
+           labels: Tensor, steps: int = 30, seed: int = 0) -> Tensor:
+    """Run one attack of the course on a (defended) message; returns k × C × H × W images in [0, 1].
+
+    * ``"closed_form"`` — chapter 01's ratio (:func:`recon_lib.analytic.reconstruct`): 1 image.
+      A message with no usable unit (every ∂b zeroed) yields a black image: nothing leaked.
+    * ``"span"`` — chapter 02's gradient matching inside the leaked span (``span=True``).
+    * ``"optimisation"`` — chapter 04's gradient matching over whole images (preset ``"paper"``).
+
+    The optimisation attacks are given the true ``labels``: a stronger attacker than the
+    course's default, so a defence that stops it also stops the weaker one.
+    """
+    if kind == "closed_form":
+        try:
+            return analytic.reconstruct(model, message).unsqueeze(0).clamp(0, 1)
+        except ValueError:
+            return torch.zeros(1, *model.in_shape)
+    if kind not in ATTACKS:
+        raise ValueError(f"unknown attack {kind!r}; choose one of {ATTACKS}")
+    result = optimize.gradient_matching(model, message, batch_size, labels=labels,
+                                        span=kind == "span", steps=steps, seed=seed, progress=False)
+    return result.images.clamp(0, 1)
+
+
+def score(images: Tensor, x: Tensor) -> tuple[float, float]:
+    """(PSNR, SSIM) of reconstructions against the private batch, order-free.
+
+    As many reconstructions as images: pair them (:func:`recon_lib.metrics.match`) and average.
+    One reconstruction of a batch (the closed form): score it against the image it is closest
+    to — how much the *most exposed* image leaked.
+    """
+    if images.shape[0] == x.shape[0]:
+        paired, _ = metrics.match(images, x)
+        return float(metrics.psnr(paired, x).mean()), float(metrics.ssim(paired, x).mean())
+    if images.shape[0] != 1:
+        raise ValueError(f"{images.shape[0]} reconstructions for {x.shape[0]} images")
+    copies = images.expand_as(x)
+    best = int(metrics.mse(copies, x).argmin())
+    return float(metrics.psnr(images[0], x[best])), float(metrics.ssim(images[0], x[best]))
+
+
+def evaluate(name: str, strength: float, model: nn.Module, x: Tensor, y: Tensor, *,
+             attacks: Sequence[str] = ATTACKS, steps: int = 30, seed: int = 0) -> dict[str, float]:
+    """PSNR and SSIM of each attack on what the server sees under one defence setting.
+
+    The private data are the first N·B images of ``x`` (N clients of B images; B = 1 unless
+    the defence *is* the batch size). Returns ``{"psnr_<attack>": ..., "ssim_<attack>": ...}``.
+    """
+    defence = get(name)
+    count = defence.clients(strength) * defence.batch(strength, 1)
+    if count > x.shape[0]:
+        raise ValueError(f"{name} at {strength} needs {count} private images, got {x.shape[0]}")
+    private, labels = x[:count], y[:count]
+    message = server_view(name, model, private, labels, strength, seed)
+    row: dict[str, float] = {}
+    for kind in attacks:
+        row[f"psnr_{kind}"], row[f"ssim_{kind}"] = score(
+            attack(kind, model, message, count, labels, steps, seed), private)
+    return row
+
+
+# --- The price: federated training under a defence -------------------------------------------
+def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    """Fraction of ``x`` the model classifies as ``y``."""
+    with torch.no_grad():
+        return float((model(x).argmax(-1) == y).float().mean())
+
+
+def train_federated(model: nn.Module, x: Tensor, y: Tensor, *, name: str | None, strength: float,
+                    n_clients: int = 10, rounds: int = 30, batch_size: int = 8, lr: float = 1.0,
+                    seed: int = 0) -> nn.Module:
+    """Train a copy of ``model`` federatedly, every client applying defence ``name`` (None: none).
+
+    The data are split into ``n_clients`` equal shards (one per client). Each round every
+    client draws a batch from its shard, sends its defended message, and the server takes
+    one SGD step of size ``lr`` along the mean. (Secure aggregation changes what the server
+    can *see*, not this mean, so it trains exactly like no defence.)
+
+    Returns:
+        the trained copy; ``model`` itself is left unchanged.
+    """
+    defence = NO_DEFENCE if name is None else get(name)
+    _check_int("n_clients", n_clients, 1)
+    _check_int("rounds", rounds, 1)
+    lr = _check_positive("lr", lr)
+    shard, batch = len(x) // n_clients, defence.batch(strength, batch_size)
+    if batch > shard:
+        raise ValueError(f"{len(x)} samples give {n_clients} shards of {shard}, fewer than the "
+                         f"batch of {batch}")
+    shards_x = x[:shard * n_clients].unflatten(0, (n_clients, shard))
+    shards_y = y[:shard * n_clients].unflatten(0, (n_clients, shard))
+    trained = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    round_mean = defence.mean or (lambda *args: secure_aggregate(defence.send(*args)))
+    for _ in range(rounds):
+        picks = torch.rand(n_clients, shard, generator=generator).argsort(1)[:, :batch]
+        rows = torch.arange(n_clients).unsqueeze(1)
+        xs, ys = shards_x[rows, picks], shards_y[rows, picks]
+        update = round_mean(trained, xs, ys, strength, generator)
+        with torch.no_grad():
+            for parameter_name, parameter in trained.named_parameters():
+                parameter -= lr * update[parameter_name]
+    return trained
+
+
+def privacy_budget(name: str, strength: float, *, shard: int, rounds: int, batch_size: int = 8,
+                   delta: float = 1e-5) -> float:
+    """ε of one client after ``rounds`` messages: finite only for DP-SGD (∞ for the others)."""
+    if name != "dp":
+        return math.inf
+    return epsilon(strength, batch_size / shard, rounds, delta)
+
+
+# --- The theory of the chapter, in sympy and closed form (the course's own derivations) -------
+def noise_error() -> tuple[sp.Expr, sp.Expr]:
+    """The closed form under noise, exactly and to first order (sympy).
+
+    With ∂W = δx + ε_W and ∂b = δ + ε_b the server computes (δx + ε_W)/(δ + ε_b); its error
+    to first order in the noise is (ε_W − x ε_b)/δ. Returns ``(exact error, first-order error)``.
+    """
+    x, delta, e_w, e_b, t = sp.symbols("x delta epsilon_W epsilon_b t", real=True)
+    exact = (delta * x + e_w) / (delta + e_b) - x
+    first = sp.series(exact.subs({e_w: t * e_w, e_b: t * e_b}), t, 0, 2).removeO().subs(t, 1)
+    return sp.simplify(exact), sp.simplify(first)
+
+
+def predicted_mse(delta: Tensor, x: Tensor, std: float) -> float:
+    """First-order MSE of :func:`recon_lib.analytic.invert_linear` under N(0, std²) noise.
+
+    The least-squares combination of h units has per-pixel error Σᵢ δᵢ(ε_Wᵢⱼ − xⱼ ε_bᵢ)/Σᵢ δᵢ²,
+    whose variance is std²(1 + xⱼ²)/Σᵢ δᵢ²; averaged over pixels, std²(1 + mean x²)/Σᵢ δᵢ².
+    """
+    std = _check_nonnegative("std", std)
+    total = float(delta.double().square().sum())
+    if total == 0:
+        raise ValueError("every δ is zero: the closed form has no usable unit to predict")
+    return std ** 2 * (1 + float(x.double().square().mean())) / total
+
+
+def dp_psnr_bound(noise_multiplier: float, x: Tensor) -> float:
+    """Best expected PSNR of the (unclamped) closed form on a one-sample DP-SGD message.
+
+    After clipping, ‖g‖ ≤ C, and the first layer alone has ‖g‖² ≥ Σδᵢ²(1 + ‖x‖²); noise of std
+    σC then gives MSE ≥ σ²(1 + mean x²)(1 + ‖x‖²) (:func:`predicted_mse`): a bound set by σ
+    and the image alone — not by C, the model or the loss.
+    """
+    sigma = _check_positive("noise_multiplier", noise_multiplier)
+    flat = x.double().flatten()
+    floor = sigma ** 2 * (1 + float(flat.square().mean())) * (1 + float(flat.square().sum()))
+    return -10 * math.log10(floor)
+
+
+def pruning_threshold() -> sp.Expr:
+    """Largest pruning ratio p that leaves B·d equations for B·d unknown pixels (sympy).
+
+    ∇W = (1/B) Δ Xᵀ: each of the d pixel columns needs B surviving entries among its h, so in
+    all (1 − p)·h·d ≥ B·d, i.e. p ≤ 1 − B/h. A necessary count, as for Claims 2 and 3.
+    """
+    p, h, d, b = sp.symbols("p h d B", positive=True)
+    return sp.solve(sp.Eq((1 - p) * h * d, b * d), p)[0]
+
+
+# --- One experiment of the chapter: a defence setting → privacy and utility -----------------
+@dataclass(frozen=True)
+class Lab:
+    """Everything one measurement needs, as plain data (see :func:`mnist_lab`).
+
+    Attributes:
+        model: the global model the server sends (and attacks, and trains).
+        x_private, y_private: the target clients' images (the first N·B are used).
+        x_train, y_train, x_test, y_test: the federated training data and the held-out test set.
+        n_clients, rounds, batch_size, lr: federated training (FedSGD) settings.
+        steps: iterations of the span and optimisation attacks.
+        delta: the δ of the reported (ε, δ).
+    """
+
+    model: nn.Module
+    x_private: Tensor
+    y_private: Tensor
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    n_clients: int = 10
+    rounds: int = 30
+    batch_size: int = 8
+    lr: float = 2.0
+    steps: int = 30
+    delta: float = 1e-5
+
+
+def mnist_lab(width: int = 8, rounds: int = 30, steps: int = 30, seed: int = 0,
+              n_test: int = 100) -> Lab:
+    """The chapter's lab: real MNIST digits of the sample pack, a sigmoid MLP 784→width→10.
+
+    The last ``n_test`` digits are the test set; the others are split over 10 clients for
+    training, and the attacked clients hold test digits (the server never trained on them).
+    """
+    from . import datasets, models  # local: datasets is only needed to build the lab
+
+    x, y = datasets.load("mnist")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = models.mlp(x.shape[1:], [width], 10, activation="sigmoid")
+    x_train, y_train, x_test, y_test = x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
+    return Lab(model, x_test, y_test, x_train, y_train, x_test, y_test, rounds=rounds, steps=steps)
+
+
+def measure(name: str | None, strength: float, lab: Lab, *, attacks: Sequence[str] = ATTACKS,
+            train: bool = True, seed: int = 0) -> dict[str, float]:
+    """One point of a privacy–utility plot: each attack's PSNR/SSIM, the test accuracy and ε.
+
+    ``name=None`` trains without any defence (the baseline accuracy) and runs no attack.
+    """
+    row: dict[str, float] = {"strength": float(strength)}
+    if name is not None and attacks:
+        row.update(evaluate(name, strength, lab.model, lab.x_private, lab.y_private,
+                            attacks=attacks, steps=lab.steps, seed=seed))
+    if train:
+        trained = train_federated(lab.model, lab.x_train, lab.y_train, name=name, strength=strength,
+                                  n_clients=lab.n_clients, rounds=lab.rounds,
+                                  batch_size=lab.batch_size, lr=lab.lr, seed=seed)
+        row["accuracy"] = accuracy(trained, lab.x_test, lab.y_test)
+    shard = len(lab.x_train) // lab.n_clients
+    row["epsilon"] = math.inf if name is None else privacy_budget(
+        name, strength, shard=shard, rounds=lab.rounds, batch_size=lab.batch_size, delta=lab.delta)
+    return row
