@@ -191,3 +191,11 @@ def test_nbgrader_releases_and_autogrades_full_marks_and_zero(tmp_path, monkeypa
         assert alice.max_score == 8 and alice.score == alice.max_score
         assert bob.score == 0
         assert alice.needs_manual_grade is False
+
+
+def test_the_feedback_benchmark_times_every_solution_function():
+    from benchmarks import grading_checks
+
+    found = grading_checks.solution_functions()
+    assert sorted(found) == sorted(grading.tasks("00")) + sorted(grading.tasks("01"))
+    assert all(callable(function) for _, function in found.values())

@@ -1,0 +1,85 @@
+"""How "instant" the exercise feedback is: the time of each ``rl.grading.check`` on CPU.
+
+    python benchmarks/grading_checks.py     # prints a table, writes results/grading_checks.json
+
+The answers timed are the solution notebooks' own functions (their solution cells, executed in
+order), so the numbers are what a learner waits for after a correct answer; a wrong answer
+stops at its first failing case and is faster. "first" includes loading the face images once;
+"median" is the steady state over ``--repeats`` runs. Target: well under a second per check.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import recon_lib.grading as grading  # noqa: E402
+
+CHECK = "rl.grading.check("
+
+
+def solution_functions() -> dict[str, tuple[str, object]]:
+    """{task id: (function name, function)} from every solution notebook's solution cells."""
+    found = {}
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        namespace = {"torch": torch, "F": F}
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution"):
+                exec(cell.source, namespace)  # noqa: S102 - our own solution code
+            elif meta.get("grade") and cell.source.startswith(CHECK):
+                task_id, name = cell.source.splitlines()[0][len(CHECK):-1].split(", ")
+                found[task_id.strip('"')] = (name, namespace[name])
+    return found
+
+
+def seconds(call) -> float:
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        call()
+    return time.perf_counter() - start
+
+
+def measure(repeats: int) -> list[dict]:
+    rows = []
+    for task_id, (name, function) in solution_functions().items():
+        first = seconds(lambda: grading.check(task_id, function))
+        times = [seconds(lambda: grading.check(task_id, function, seed=s)) for s in range(1, repeats + 1)]
+        n_cases = grading.tasks()[task_id].n_cases
+        rows.append({"task": task_id, "function": name, "cases": n_cases, "first_ms": round(1e3 * first, 1),
+                     "median_ms": round(1e3 * statistics.median(times), 1),
+                     "per_case_ms": round(1e3 * statistics.median(times) / n_cases, 1)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="time each exercise check on CPU")
+    parser.add_argument("--repeats", type=int, default=5)
+    repeats = parser.parse_args().repeats
+    rows = measure(repeats)
+    print(f"{'task':18s} {'function':24s} {'cases':>5s} {'first ms':>9s} {'median ms':>10s} {'ms/case':>8s}")
+    for r in rows:
+        print(f"{r['task']:18s} {r['function']:24s} {r['cases']:5d} {r['first_ms']:9.1f} "
+              f"{r['median_ms']:10.1f} {r['per_case_ms']:8.1f}")
+    out = ROOT / "benchmarks" / "results" / "grading_checks.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": platform.platform(), "torch": torch.__version__,
+                               "threads": torch.get_num_threads(), "repeats": repeats,
+                               "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
