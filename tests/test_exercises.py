@@ -197,5 +197,6 @@ def test_the_feedback_benchmark_times_every_solution_function():
     from benchmarks import grading_checks
 
     found = grading_checks.solution_functions()
-    assert sorted(found) == sorted(grading.tasks("00")) + sorted(grading.tasks("01"))
+    chapters = {name[:2] for name in NAMES}
+    assert sorted(found) == sorted(task for chapter in chapters for task in grading.tasks(chapter))
     assert all(callable(function) for _, function in found.values())
