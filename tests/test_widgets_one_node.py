@@ -129,3 +129,14 @@ def test_training_drives_delta_down_and_the_closed_form_stays_exact():
     assert trace["loss"][-1] < trace["loss"][0] / 10
     assert trace["delta_max"][-1] < trace["delta_max"][0] / 10
     assert torch.all(trace["max_error"] <= 1e-6)
+
+
+@pytest.mark.gpu
+def test_run_case_and_sweeps_run_unchanged_on_cuda():
+    x = image().cuda()
+    row = one_node.run_case(x, 1, depth=3, activation="gelu", width=6)
+    assert row["x_hat"].device.type == "cuda" and row["max_error"] <= 1e-6
+    sweep = one_node.fitted_sweep(x, [1.0, 10.0])
+    assert torch.all(sweep["max_error"] <= 1e-6)
+    trace = one_node.training_sweep(x, 1, steps=4, every=2)
+    assert torch.all(trace["max_error"] <= 1e-6)

@@ -76,9 +76,9 @@ def run_case(image: Tensor, label: int, *, depth: int, activation: str, width: i
     _check_image(image, label, n_classes)
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
-    model = victim(image.shape, depth, activation, width, n_classes, seed, dtype)
+    model = victim(image.shape, depth, activation, width, n_classes, seed, dtype).to(image.device)
     x = image.to(dtype).unsqueeze(0)
-    message = fl.client_update(model, x, torch.tensor([int(label)]), LOSSES[loss])
+    message = fl.client_update(model, x, torch.tensor([int(label)], device=image.device), LOSSES[loss])
     name, _ = analytic.first_layer(model)
     delta = message[f"{name}.bias"]
     row = dict(depth=depth, activation=activation, width=width, n_classes=n_classes, loss=loss,
@@ -154,7 +154,7 @@ def fitted_sweep(image: Tensor, scales: Sequence[float], dtype: torch.dtype = to
         and ``usable`` (whether ``rl.analytic.reconstruct`` accepts the message).
     """
     _check_image(image, 0, n_classes)
-    base = victim(image.shape, depth, activation, width, n_classes, seed, dtype)
+    base = victim(image.shape, depth, activation, width, n_classes, seed, dtype).to(image.device)
     x = image.to(dtype).unsqueeze(0)
     with torch.no_grad():
         label = base(x).argmax(-1)
@@ -191,8 +191,8 @@ def training_sweep(image: Tensor, label: int, steps: int, lr: float = 0.5, every
         Tensors over the recorded steps: ``step``, ``loss``, ``delta_max`` and ``max_error``.
     """
     _check_image(image, label, n_classes)
-    model = victim(image.shape, depth, activation, width, n_classes, seed, dtype)
-    x, y = image.to(dtype).unsqueeze(0), torch.tensor([int(label)])
+    model = victim(image.shape, depth, activation, width, n_classes, seed, dtype).to(image.device)
+    x, y = image.to(dtype).unsqueeze(0), torch.tensor([int(label)], device=image.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     name, _ = analytic.first_layer(model)
     out = {key: [] for key in ("step", "loss", "delta_max", "max_error")}
