@@ -507,7 +507,9 @@ def dp_psnr_bound(noise_multiplier: float, x: Tensor) -> float:
 
     After clipping, ‖g‖ ≤ C, and the first layer alone has ‖g‖² ≥ Σδᵢ²(1 + ‖x‖²); noise of std
     σC then gives MSE ≥ σ²(1 + mean x²)(1 + ‖x‖²) (:func:`predicted_mse`): a bound set by σ
-    and the image alone — not by C, the model or the loss.
+    and the image alone — not by C, the model or the loss. First order: it holds while the
+    noise is small against δ (bound well above the PSNR of a blank guess); for larger σ the
+    noisy ∂b also shrinks the estimate and the closed form simply returns noise.
     """
     sigma = _check_positive("noise_multiplier", noise_multiplier)
     flat = x.double().flatten()
