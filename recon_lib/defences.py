@@ -592,3 +592,20 @@ def measure(name: str | None, strength: float, lab: Lab, *, attacks: Sequence[st
     row["epsilon"] = math.inf if name is None else privacy_budget(
         name, strength, shard=shard, rounds=lab.rounds, batch_size=lab.batch_size, delta=lab.delta)
     return row
+
+
+def sweep(name: str, lab: Lab, strengths: Sequence[float], *, attack_at: Sequence[float] | None = None,
+          train_at: Sequence[float] | None = None, seed: int = 0) -> list[dict[str, float]]:
+    """The rows of one defence's privacy–utility plot.
+
+    The closed form runs at every strength (it costs milliseconds); the span and optimisation
+    attacks only at ``attack_at`` and training only at ``train_at`` (default: everywhere), so
+    the quick profile can afford the expensive points at the settings that matter.
+    """
+    rows = []
+    for strength in strengths:
+        heavy = attack_at is None or strength in attack_at
+        row = measure(name, strength, lab, attacks=ATTACKS if heavy else ("closed_form",),
+                      train=train_at is None or strength in train_at, seed=seed)
+        rows.append(row)
+    return rows

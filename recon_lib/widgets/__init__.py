@@ -3,3 +3,4 @@ browser); the ipywidgets wrappers only wire sliders to those functions."""
 from . import one_node  # chapter 01: depth, activation, width
 from . import batches  # chapter 02: batch size B, width h, method
 from . import convolutions  # chapter 03: kernel size, stride, padding, kernel count h
+from . import defences  # chapter 07: defence and its strength
