@@ -1,2 +1,562 @@
-"""Optimisation attacks: gradient matching (chapters 02 and 04)."""
+"""Optimisation attacks: gradient matching (chapters 02 and 04).
+
+When no closed form applies, the server searches for dummy inputs x̂ (and labels ŷ) whose
+gradient matches the message g*:
+
+    min_x̂  D(∇θ ℓ(f_θ(x̂), ŷ), g*)  +  λ_TV TV(x̂)  +  λ_⊥ Σ_{i≠j} mean_k (x̂_{i,k} x̂_{j,k})²  (+ box prior)
+
+References: DLG (Zhu et al. 2019: Euclidean D, L-BFGS, Gaussian init, soft label optimised
+jointly), iDLG (Zhao et al. 2020: label read from the head's gradient), Inverting Gradients
+(Geiping et al. 2020: cosine D, total variation, Adam, box constraint, restarts), and the
+stabilisers credited by Qian, Nassar & Hansen (2021): uniform initialisation in the pixel
+range, prior information (here a box prior) and an orthogonality regulariser between the dummy
+images of a batch (its exact form is unknown; we use the published reading above).
+
+Settings are plain data: :class:`Options` and the named :data:`PRESETS` a learner can read
+and override (``gradient_matching(..., preset="dlg", steps=50)``). The attacker sees only the
+model and the message, never the private data.
+
+Speed: restarts are one batched tensor program. The model's forward is ``vmap``-ed
+(``torch.func``) over R stacked copies of its weights, so one autograd call gives every restart
+its own parameter gradient and its own matching loss. With Adam, which is element-wise, the
+restarts are exactly independent runs. With L-BFGS the optimiser sees the *sum* of the
+restarts' losses: the sum is separable, so its minimiser is every restart's minimiser, but the
+restarts share one curvature history and one line search (use ``restarts=1`` for the textbook
+algorithm). For few unknowns (``span=True``) the ``"gauss_newton"`` preset treats the matching
+loss as the sum of squares it is and runs Levenberg-Marquardt (scipy) with a forward-mode
+Jacobian: a handful of iterations to machine precision.
+"""
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+import torch
+from scipy.optimize import least_squares
+from torch import Tensor, nn
+from torch.func import functional_call, grad, jacfwd, vmap
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import analytic
+
+Message = Mapping[str, Tensor]
+
+
+# --- Settings: plain data a learner can read and override ------------------------------------
+@dataclass(frozen=True)
+class Options:
+    """Every knob of :func:`gradient_matching`; presets are partial overrides of these defaults.
+
+    Attributes:
+        distance: ``"euclidean"`` Σ‖g − g*‖² (DLG) or ``"cosine"`` 1 − cos(g, g*) (Geiping).
+        init: dummy start, ``"uniform"`` U(0, 1), the pixel range, or ``"gaussian"`` N(0, 1).
+        label: ``"recover"`` (read from the head's gradient: iDLG for one image, the B most
+            negative bias entries for a batch of distinct labels) or ``"joint"`` (a soft label
+            optimised with the image, DLG). Ignored when ``labels`` are given.
+        optimizer: ``"lbfgs"``, ``"adam"`` or ``"levenberg_marquardt"`` (least squares with a
+            Jacobian: for few unknowns, e.g. ``span=True``; restarts then run one after another).
+        lr: learning rate (L-BFGS step scale or Adam's lr).
+        steps: optimiser iterations at most.
+        tol: stop as soon as a restart's matching loss falls below this (iDLG uses 1e-6).
+        tv: weight of the total variation prior (0 = off).
+        orthogonality: weight λ of the orthogonality regulariser between dummy images (0 = off).
+        box: ``None``; ``"clamp"`` projects the images into [0, 1] every ``check_every``
+            iterations; ``"penalty"`` adds ``box_weight`` · Σ (distance outside [0, 1])².
+        box_weight: weight of the box penalty.
+        restarts: independent starts run side by side; the lowest matching loss wins.
+        line_search: L-BFGS line search, ``"strong_wolfe"`` or ``None`` (fixed step, as DLG).
+        history: L-BFGS history size.
+        check_every: iterations between progress updates, early-stop checks and box projection.
+        lr_decay: Adam only: divide the lr by 10 at 3/8, 5/8 and 7/8 of the steps (Geiping).
+        dtype: ``"float32"`` or ``"float64"`` (the attacker may compute in double precision).
+    """
+
+    distance: str = "euclidean"
+    init: str = "uniform"
+    label: str = "recover"
+    optimizer: str = "lbfgs"
+    lr: float = 1.0
+    steps: int = 300
+    tol: float = 1e-6
+    tv: float = 0.0
+    orthogonality: float = 0.0
+    box: str | None = None
+    box_weight: float = 1.0
+    restarts: int = 1
+    line_search: str | None = "strong_wolfe"
+    history: int = 100
+    check_every: int = 10
+    lr_decay: bool = False
+    dtype: str = "float32"
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    # Zhu et al. 2019 as published: 300 calls of torch's L-BFGS (lr 1, 20 iterations each, no line search).
+    "dlg": dict(distance="euclidean", init="gaussian", label="joint", optimizer="lbfgs", lr=1.0,
+                steps=6000, check_every=20, line_search=None, tol=0.0),
+    # Zhao et al. 2020: DLG with the label read from the gradient, stop at a matching loss of 1e-6.
+    "idlg": dict(distance="euclidean", init="gaussian", label="recover", optimizer="lbfgs", lr=1.0,
+                 steps=6000, check_every=20, line_search=None, tol=1e-6),
+    # Geiping et al. 2020: cosine distance + TV, Adam with step decay, box constraint, restarts.
+    "inverting_gradients": dict(distance="cosine", tv=1e-4, init="gaussian", label="recover",
+                                optimizer="adam", lr=0.1, lr_decay=True, box="clamp", steps=2000,
+                                check_every=1, restarts=4, tol=0.0),
+    # Ours, for few unknowns (span=True, small images): the matching loss is a sum of squares, so
+    # Levenberg-Marquardt (scipy's MINPACK) with a forward-mode Jacobian converges in a few steps.
+    "gauss_newton": dict(distance="euclidean", init="uniform", label="recover",
+                         optimizer="levenberg_marquardt", steps=100, dtype="float64", tol=0.0),
+    # Qian, Nassar & Hansen 2021 stabilisers: uniform init in the pixel range, box prior,
+    # orthogonality regulariser for batches; L-BFGS with a strong-Wolfe line search, early stop.
+    "paper": dict(distance="euclidean", init="uniform", label="recover", optimizer="lbfgs",
+                  line_search="strong_wolfe", box="clamp", orthogonality=1e-4, steps=1000, tol=1e-6),
+}
+
+CHOICES = {"distance": ("euclidean", "cosine"), "init": ("uniform", "gaussian"),
+           "label": ("recover", "joint"), "optimizer": ("lbfgs", "adam", "levenberg_marquardt"),
+           "box": (None, "clamp", "penalty"), "line_search": (None, "strong_wolfe"),
+           "dtype": ("float32", "float64")}
+
+
+def options(preset: str | None = "paper", **overrides: object) -> Options:
+    """The settings of a named preset with some knobs overridden: ``options("dlg", steps=50)``.
+
+    Raises:
+        ValueError: unknown preset, unknown option name, or a value outside its choices.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} or None")
+    names = {f.name for f in fields(Options)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; the options are {sorted(names)}")
+    chosen = replace(Options(), **{**PRESETS.get(preset, {}), **overrides})
+    for name, allowed in CHOICES.items():
+        if getattr(chosen, name) not in allowed:
+            raise ValueError(f"{name}={getattr(chosen, name)!r} is not one of {allowed}")
+    if chosen.steps < 1 or chosen.restarts < 1 or chosen.check_every < 1 or chosen.lr <= 0:
+        raise ValueError("steps, restarts and check_every must be >= 1 and lr > 0")
+    if chosen.optimizer == "levenberg_marquardt" and (
+            chosen.distance != "euclidean" or chosen.tv or chosen.orthogonality or chosen.box == "penalty"
+            or chosen.label == "joint"):
+        raise ValueError("levenberg_marquardt solves a least-squares problem: it needs "
+                         "distance='euclidean', tv=0, orthogonality=0, box None or 'clamp' and a "
+                         "hard label (label='recover')")
+    return chosen
+
+
+# --- The pieces of the objective ----------------------------------------------------------
+# Each works on one candidate or on many stacked in leading dimensions (one value per restart).
+def _total(values: Tensor, trailing: int) -> Tensor:
+    """Sum over the last ``trailing`` dimensions, keeping the leading (restart) ones."""
+    return values.flatten(values.ndim - trailing).sum(-1) if trailing else values
+
+
+def euclidean_distance(g: Message, target: Message) -> Tensor:
+    """Σ over parameters of ‖g − g*‖²: DLG's gradient distance (leading dims of g kept)."""
+    return sum(_total((g[k] - t).square(), t.ndim) for k, t in target.items())
+
+
+def cosine_distance(g: Message, target: Message) -> Tensor:
+    """1 − ⟨g, g*⟩ / (‖g‖ ‖g*‖) over all parameters at once (Geiping et al. 2020).
+
+    Blind to the gradient's scale, so it does not care how confident the model is.
+    """
+    dot = sum(_total(g[k] * t, t.ndim) for k, t in target.items())
+    norm_g = sum(_total(g[k].square(), t.ndim) for k, t in target.items()).sqrt()
+    norm_t = sum(t.square().sum() for t in target.values()).sqrt()
+    return 1 - dot / (norm_g * norm_t).clamp_min(torch.finfo(dot.dtype).tiny)
+
+
+DISTANCES: dict[str, Callable[[Message, Message], Tensor]] = {
+    "euclidean": euclidean_distance, "cosine": cosine_distance}
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """Anisotropic TV of a batch (… × B × C × H × W): mean |vertical| + mean |horizontal| differences."""
+    vertical = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(-4).mean(-1)
+    horizontal = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(-4).mean(-1)
+    return vertical + horizontal
+
+
+def orthogonality(x: Tensor) -> Tensor:
+    """Σ_{i≠j} mean_k (x_{i,k} x_{j,k})² over the B dummy images of a batch (… × B × C × H × W).
+
+    Penalises pairs of images that are bright in the same pixels, pushing the dummies apart so
+    that they do not all drift to the same average (one published reading of the paper's term).
+    """
+    squares = x.flatten(-3).square()
+    pair = squares @ squares.transpose(-1, -2) / squares.shape[-1]  # mean_k x_ik² x_jk²
+    return pair.sum((-1, -2)) - pair.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+
+def box_penalty(x: Tensor) -> Tensor:
+    """Σ of squared distances of the pixels outside [0, 1] (… × B × C × H × W)."""
+    return (F.relu(-x).square() + F.relu(x - 1).square()).flatten(-4).sum(-1)
+
+
+# --- The result -------------------------------------------------------------------------------
+@dataclass
+class Result:
+    """What a gradient-matching attack returns.
+
+    Attributes:
+        images: B × C × H × W reconstruction of the winning restart.
+        labels: B labels (given, recovered, or the argmax of the optimised soft label).
+        losses: matching loss of the winning restart at every evaluation of the objective
+            (L-BFGS line searches evaluate several times per iteration).
+        steps: optimiser iterations run.
+        seconds: wall time of the attack.
+        restart_losses: final matching loss of every restart.
+        options: the settings used.
+    """
+
+    images: Tensor
+    labels: Tensor
+    losses: Tensor
+    steps: int
+    seconds: float
+    restart_losses: Tensor
+    options: Options = field(repr=False)
+
+    @property
+    def loss(self) -> float:
+        """The final matching loss of the winning restart."""
+        return float(self.restart_losses.min())
+
+
+# --- Checking what the attacker is given --------------------------------------------------
+def _trainable(model: nn.Module) -> dict[str, Tensor]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _check_message(model: nn.Module, grads: Message, batch_size: int) -> None:
+    """Clear errors for a message that does not belong to the model."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int (the client's B), got {batch_size!r}")
+    params = _trainable(model)
+    missing = sorted(set(params) - set(grads))
+    if missing:
+        raise ValueError(f"the gradient dict has no {missing}; it must hold one gradient per "
+                         "trainable parameter, keyed like model.named_parameters()")
+    for name, p in params.items():
+        g = grads[name]
+        if not isinstance(g, Tensor) or g.shape != p.shape:
+            raise ValueError(f"grads[{name!r}] should be a tensor of shape {tuple(p.shape)}, got "
+                             f"{tuple(g.shape) if isinstance(g, Tensor) else type(g).__name__}")
+        if g.device != p.device:
+            raise ValueError(f"grads[{name!r}] is on {g.device} but the model on {p.device}; "
+                             "move the message with .to(device)")
+        if not torch.isfinite(g).all():
+            raise ValueError(f"grads[{name!r}] contains NaN or inf; nothing can be matched")
+    if all(not grads[name].any() for name in params):
+        raise ValueError("every gradient is zero: the client's loss is flat, nothing leaks")
+
+
+def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
+            opts: Options, device: torch.device) -> Tensor | None:
+    """Hard labels (given or read from the head's gradient), or None for a jointly fitted label."""
+    if labels is not None:
+        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
+        if labels.numel() != batch_size:
+            raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
+        return labels
+    if opts.label == "joint":
+        return None
+    if batch_size == 1:
+        return torch.tensor([analytic.recover_label(model, grads)], device=device)
+    return analytic.recover_labels(model, grads, batch_size).to(device)
+
+
+# --- Parametrisations: full images, or coefficients in the leaked span ------------------------
+@dataclass(frozen=True)
+class Unknowns:
+    """How the unknowns map to images: ``decode(z)`` gives B × C × H × W, ``encode`` the inverse.
+
+    With ``span=True``, ``basis`` (d × r) is the leaked span of the first layer ``layer``.
+    """
+
+    encode: Callable[[Tensor], Tensor]
+    decode: Callable[[Tensor], Tensor]
+    shape: tuple[int, ...]
+    layer: str | None = None
+    basis: Tensor | None = None
+
+
+def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bool,
+                     dtype: torch.dtype) -> Unknowns:
+    """Full images as unknowns, or (``span=True``) coefficients in the span leaked by the first layer.
+
+    With ``span=True`` the images are written as ``coefficients @ basisᵀ``, where the basis is
+    the span of the batch leaked by the first Linear layer (:func:`analytic.batch_span`):
+    B × r unknowns instead of B × d (chapter 02).
+    """
+    shape = tuple(getattr(model, "in_shape", ()))
+    if not shape:
+        raise ValueError("the model has no in_shape; build it with rl.models or set model.in_shape")
+    if not span:
+        return Unknowns(lambda x: x, lambda z: z, (batch_size, *shape))
+    name, layer = analytic.first_layer(model)
+    if not isinstance(layer, nn.Linear) or layer.bias is None:
+        raise TypeError(f"span=True needs a biased nn.Linear first layer, but {name} is "
+                        f"{type(layer).__name__}{'' if layer.bias is not None else ' without bias'}; "
+                        "use span=False")
+    basis = analytic.batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype),
+                                batch_size)
+    return Unknowns(lambda x: x.flatten(-len(shape)) @ basis,
+                    lambda z: (z @ basis.T).unflatten(-1, shape),
+                    (batch_size, basis.shape[1]), f"{name}.weight", basis)
+
+
+def _initial(kind: str, shape: tuple, generator: torch.Generator) -> Tensor:
+    """Dummy images: U(0, 1), the pixel range, or N(0, 1) as in DLG (drawn on the CPU, seeded)."""
+    if kind == "uniform":
+        return torch.rand(shape, generator=generator, dtype=torch.float64)
+    return torch.randn(shape, generator=generator, dtype=torch.float64)
+
+
+# --- The objective, for all restarts at once ------------------------------------------------
+def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: Options,
+               decode: Callable[[Tensor], Tensor], dtype: torch.dtype) -> Callable:
+    """``objective(variables) -> (total, matching)``, one value per restart (R).
+
+    The model's forward is ``vmap``-ed over R stacked copies of its weights (torch.func model
+    ensembling), so one autograd call gives every restart its *own* parameter gradient: the
+    restarts are one tensor program, yet exactly independent problems.
+    """
+    names = list(_trainable(model))
+    weights = {k: p.detach().to(dtype) for k, p in model.named_parameters()}
+    buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
+    distance = DISTANCES[opts.distance]
+
+    def forward(p: Message, x: Tensor) -> Tensor:
+        return functional_call(model, (p, buffers), (x,))
+
+    def objective(variables: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        x = decode(variables["x"])  # R × B × C × H × W
+        restarts, batch = x.shape[:2]
+        if restarts == 1:  # no stacking needed: skip vmap's overhead
+            stacked = {k: w.detach().requires_grad_(k in names) for k, w in weights.items()}
+            logits = forward(stacked, x[0])
+        else:
+            stacked = {k: w.expand(restarts, *w.shape).requires_grad_(k in names)
+                       for k, w in weights.items()}
+            logits = vmap(forward)(stacked, x).flatten(0, 1)
+        y = (labels.repeat(restarts) if labels is not None
+             else variables["label"].softmax(-1).flatten(0, 1))
+        losses = F.cross_entropy(logits, y, reduction="none").view(restarts, batch).mean(1)
+        gradients = torch.autograd.grad(losses.sum(), [stacked[k] for k in names], create_graph=True)
+        if restarts == 1:
+            gradients = [gradient.unsqueeze(0) for gradient in gradients]
+        matching = distance(dict(zip(names, gradients)), target)
+        total = matching
+        if opts.tv:
+            total = total + opts.tv * total_variation(x)
+        if opts.orthogonality and batch > 1:
+            total = total + opts.orthogonality * orthogonality(x)
+        if opts.box == "penalty":
+            total = total + opts.box_weight * box_penalty(x)
+        return total, matching
+
+    return objective
+
+
+# --- The optimiser loop -------------------------------------------------------------------------
+def _optimizer(variables: list[Tensor], opts: Options) -> torch.optim.Optimizer:
+    if opts.optimizer == "adam":
+        return torch.optim.Adam(variables, lr=opts.lr)
+    return torch.optim.LBFGS(variables, lr=opts.lr, max_iter=opts.check_every,
+                             history_size=opts.history, line_search_fn=opts.line_search,
+                             tolerance_grad=1e-12, tolerance_change=1e-14)
+
+
+def _decay(optimizer: torch.optim.Optimizer, opts: Options):
+    """Geiping's schedule: lr ÷ 10 at 3/8, 5/8 and 7/8 of the steps (Adam with ``lr_decay``)."""
+    if not (opts.lr_decay and opts.optimizer == "adam"):
+        return None
+    milestones = [opts.steps * k // 8 for k in (3, 5, 7)]
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+
+
+def _iterations(optimizer: torch.optim.Optimizer, done: int, opts: Options) -> int:
+    if opts.optimizer == "adam":
+        return done + 1
+    first = optimizer.param_groups[0]["params"][0]
+    return int(optimizer.state[first].get("n_iter", done))
+
+
+def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, project: Callable,
+         progress: bool) -> tuple[list[Tensor], int]:
+    """Minimise the summed restart losses; returns the per-evaluation matching losses and steps."""
+    history: list[Tensor] = []
+    leaves = list(variables.values())
+    optimizer = _optimizer(leaves, opts)
+    scheduler = _decay(optimizer, opts)
+
+    def closure() -> Tensor:
+        with torch.enable_grad():
+            totals, matching = objective(variables)
+            gradients = torch.autograd.grad(totals.sum(), leaves)
+        for leaf, gradient in zip(leaves, gradients):
+            leaf.grad = gradient
+        history.append(matching.detach())
+        return totals.sum().detach()
+
+    steps = 0
+    with tqdm(total=opts.steps, disable=not progress, desc="gradient matching") as bar:
+        while steps < opts.steps:
+            before, evaluations = steps, len(history)
+            optimizer.step(closure)
+            if scheduler is not None:
+                scheduler.step()
+            steps = min(_iterations(optimizer, steps, opts), opts.steps)
+            if opts.box == "clamp":
+                project()
+            bar.update(steps - before)
+            best = float(history[-1].min())
+            bar.set_postfix(loss=f"{best:.2e}")
+            if best < opts.tol or (steps == before and len(history) == evaluations + 1):
+                break  # early stop, or L-BFGS has converged and makes no more progress
+    return history, steps
+
+
+# --- Levenberg-Marquardt: the matching loss as a sum of squares -------------------------------
+MAX_JACOBIAN = 50_000_000  # entries; above this the dense Jacobian costs too much memory
+
+
+def _residual(model: nn.Module, target: Message, labels: Tensor, unknowns: Unknowns,
+              dtype: torch.dtype) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+    """``(residual, jacobian)`` of one restart: g(z) − g* (its squared norm is the Euclidean
+    distance) and its Jacobian with respect to the unknowns z.
+
+    The batch gradient is the mean of per-image gradients, g(z) = (1/B) Σᵢ gᵢ(zᵢ), so the
+    Jacobian is block-wise: each image's block comes from forward-mode autodiff of *its own*
+    gradient (``vmap`` over images of ``jacfwd``), B times less work than differentiating the
+    whole batch. In span mode the first layer's residual (h × d) is written in the span basis
+    (h × r): both gradients lie in the span, so nothing is lost and the Jacobian shrinks.
+    """
+    names = list(_trainable(model))
+    weights = {k: p.detach().to(dtype) for k, p in model.named_parameters()}
+    buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
+
+    def compress(gradients: Message) -> Tensor:
+        return torch.cat([(gradients[k] @ unknowns.basis if k == unknowns.layer else gradients[k]).flatten()
+                          for k in names])
+
+    def one_image(z: Tensor, label: Tensor) -> Tensor:
+        x = unknowns.decode(z).unsqueeze(0)
+
+        def loss(trainable: Message) -> Tensor:
+            outputs = functional_call(model, ({**weights, **trainable}, buffers), (x,))
+            return F.cross_entropy(outputs, label.unsqueeze(0))
+        return compress(grad(loss)({k: weights[k] for k in names}))
+
+    flat_target = compress(target)
+
+    def residual(z: Tensor) -> Tensor:
+        return vmap(one_image)(z, labels).mean(0) - flat_target
+
+    def jacobian(z: Tensor) -> Tensor:
+        blocks = vmap(jacfwd(one_image))(z, labels).flatten(2) / len(z)  # B × m × (unknowns per image)
+        return blocks.permute(1, 0, 2).flatten(1)
+
+    return residual, jacobian
+
+
+def _run_least_squares(variables: dict[str, Tensor], residual: Callable, jacobian: Callable,
+                       opts: Options, progress: bool) -> tuple[list[Tensor], int]:
+    """Levenberg-Marquardt per restart (scipy), Jacobian by forward-mode autodiff (torch.func.jacfwd)."""
+    z = variables["x"]
+    n_residuals = residual(z[0].detach()).numel()
+    if n_residuals * z[0].numel() > MAX_JACOBIAN:
+        raise ValueError(f"the Jacobian would have {n_residuals} × {z[0].numel()} entries; use "
+                         "optimizer='lbfgs', or span=True to shrink the unknowns")
+    losses: list[list[float]] = [[] for _ in range(len(z))]
+    steps = 0
+
+    def as_tensor(v: np.ndarray) -> Tensor:
+        return torch.from_numpy(v).to(device=z.device, dtype=z.dtype).view(z.shape[1:])
+
+    for r in tqdm(range(len(z)), disable=not progress, desc="least squares"):
+        def fun(v: np.ndarray, r: int = r) -> np.ndarray:
+            values = residual(as_tensor(v)).detach()
+            losses[r].append(float(values.square().sum()))
+            return values.cpu().double().numpy()
+        fit = least_squares(fun, z[r].detach().flatten().cpu().double().numpy(), method="lm",
+                            jac=lambda v: jacobian(as_tensor(v)).detach().flatten(1).cpu().double().numpy(),
+                            max_nfev=opts.steps, xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        with torch.no_grad():
+            z[r].copy_(as_tensor(fit.x))
+        steps = max(steps, fit.njev or 0)
+    length = max(len(l) for l in losses)
+    padded = [l + [l[-1]] * (length - len(l)) for l in losses]
+    return [torch.tensor(row, dtype=z.dtype) for row in zip(*padded)], steps
+
+
+def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
+                      labels: Tensor | None = None, *, preset: str | None = "paper",
+                      span: bool = False, seed: int = 0, device: torch.device | str | None = None,
+                      progress: bool = True, **overrides: object) -> Result:
+    """Reconstruct a client's batch by matching its gradient (chapters 02 and 04).
+
+    Args:
+        model: the global model (architecture and weights the server sent).
+        grads: the client's message, ``{name: gradient}`` as from :func:`rl.fl.client_update`.
+        batch_size: B, known to the server in FedSGD.
+        labels: the B labels if known; else recovered or fitted jointly (``label`` option).
+        preset: a name in :data:`PRESETS` (``"dlg"``, ``"idlg"``, ``"inverting_gradients"``,
+            ``"paper"``) or None for the :class:`Options` defaults.
+        span: fit only coefficients in the batch span leaked by a biased first Linear layer.
+        seed: seeds the dummy initialisation (same seed, same result).
+        device: where to compute; defaults to the model's device.
+        progress: show a tqdm progress bar.
+        **overrides: any :class:`Options` field, e.g. ``steps=50, init="gaussian"``.
+
+    Returns:
+        a :class:`Result` with ``.images`` (B × C × H × W), ``.labels``, ``.losses``,
+        ``.steps`` and ``.seconds``.
+
+    Raises:
+        ValueError: bad batch size, preset, option, labels or message; TypeError: ``span=True``
+            without a biased Linear first layer.
+    """
+    start = time.perf_counter()
+    opts = options(preset, **overrides)
+    _check_message(model, grads, batch_size)
+    model_device = next(iter(_trainable(model).values())).device
+    device = model_device if device is None else torch.device(device)
+    dtype = getattr(torch, opts.dtype)
+    model = model.to(device) if device != model_device else model
+    target = {k: g.detach().to(device=device, dtype=dtype) for k, g in grads.items()
+              if k in _trainable(model)}
+    hard = _labels(model, target, batch_size, labels, opts, device)
+    unknowns = _parametrisation(model, target, batch_size, span, dtype)
+    encode, decode = unknowns.encode, unknowns.decode
+    generator = torch.Generator().manual_seed(seed)
+    x0 = _initial(opts.init, (opts.restarts, batch_size, *model.in_shape), generator)
+    variables = {"x": encode(x0.to(device=device, dtype=dtype)).requires_grad_()}
+    if hard is None:
+        n_classes = analytic.last_linear(model)[1].out_features
+        logits = torch.randn((opts.restarts, batch_size, n_classes), generator=generator, dtype=torch.float64)
+        variables["label"] = logits.to(device=device, dtype=dtype).requires_grad_()
+    objective = _objective(model, target, hard, opts, decode, dtype)
+
+    def project() -> None:
+        with torch.no_grad():
+            variables["x"].copy_(encode(decode(variables["x"]).clamp(0, 1)))
+
+    if opts.optimizer == "levenberg_marquardt":
+        residual, jacobian = _residual(model, target, hard, unknowns, dtype)
+        history, steps = _run_least_squares(variables, residual, jacobian, opts, progress)
+    else:
+        history, steps = _run(variables, objective, opts, project, progress)
+    final = objective(variables)[1].detach()
+    best = int(final.argmin())
+    images = decode(variables["x"][best]).detach()
+    found = hard if hard is not None else variables["label"][best].argmax(-1).detach()
+    losses = torch.stack(history)[:, best] if history else final[best:best + 1]
+    return Result(images=images, labels=found, losses=losses.detach().cpu(), steps=steps,
+                  seconds=time.perf_counter() - start, restart_losses=final.detach().cpu(),
+                  options=opts)
