@@ -7,8 +7,10 @@ more equations than that: h·d for the first layer alone. The gradient-matching 
 
     r(C) = ∇θ L(C Vᵀ, labels) − g*
 
-is therefore an over-determined nonlinear least-squares problem in about B² unknowns, small
-enough to form its Jacobian (forward-mode autodiff, ``torch.func.jacfwd``) and hand it to a
+is therefore an over-determined nonlinear least-squares problem in about B² unknowns. As the
+first layer's weight gradient of any candidate lies in the span, only its r coordinates per unit
+are kept, so the residual does not grow with the image size; the problem is small enough to
+form its Jacobian (forward-mode autodiff, ``torch.func.jacfwd``) and hand it to a
 Levenberg–Marquardt solver (MINPACK through ``scipy.optimize.least_squares``). Where a
 first-order method (L-BFGS) stalls because the problem is ill-conditioned — at the boundary
 h = B, or when labels repeat and the δ's of same-label images are nearly parallel — the
@@ -52,23 +54,53 @@ class Solution:
 
 
 def _residual(model: nn.Module, target: Message, basis: Tensor, labels: Tensor,
-              shape: tuple[int, ...]) -> Callable[[Tensor], Tensor]:
-    """r(c) = ∇θ L(x(c)) − g*, flattened; c holds the B × r coefficients as one vector."""
+              shape: tuple[int, ...], first: str | None = None,
+              reduced: bool = False) -> Callable[[Tensor], Tensor]:
+    """r(c) = ∇θ L(x(c)) − g*, flattened; c holds the B × r coefficients as one vector.
+
+    ``first=None``: the full residual over every parameter (to report the matching loss).
+    ``first`` names the first Linear: its weight gradient (1/B) Δ X̂ᵀ lies in the span for every
+    candidate, and so (up to round-off, or a constant when r < B) does its target, so only its
+    coordinates (∇W − ∇W*) V (h × r instead of h × d) are kept: the same least-squares problem.
+    ``reduced=True`` goes further: z = W (V c) + b = (W V) c + b, so the model runs with first
+    weight W V on the r coefficients directly and ∂L/∂(W V) = ∇W V; nothing scales with d.
+    """
     dtype, size = basis.dtype, len(labels)
     names = list(target)
     params = {k: p.detach().to(dtype) for k, p in model.named_parameters()}
     buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
-    flat_target = torch.cat([target[k].to(dtype).flatten() for k in names])
+    weight = None if first is None else f"{first}.weight"
+    if reduced:
+        params[weight] = params[weight] @ basis
+
+    def project(name: str, g: Tensor, is_target: bool) -> Tensor:
+        return g @ basis if name == weight and (is_target or not reduced) else g
+
+    flat_target = torch.cat([project(k, target[k].to(dtype), True).flatten() for k in names])
 
     def loss(trainable: dict[str, Tensor], x: Tensor) -> Tensor:
         return F.cross_entropy(functional_call(model, ({**params, **trainable}, buffers), (x,)), labels)
 
     def residual(c: Tensor) -> Tensor:
-        x = (c.reshape(size, -1) @ basis.T).reshape(size, *shape)
+        x = c.reshape(size, -1)
+        x = x if reduced else (x @ basis.T).reshape(size, *shape)
         g = grad(loss)({k: params[k] for k in names}, x)
-        return torch.cat([g[k].flatten() for k in names]) - flat_target
+        return torch.cat([project(k, g[k], False).flatten() for k in names]) - flat_target
 
     return residual
+
+
+def _fastest_residual(model: nn.Module, target: Message, basis: Tensor, labels: Tensor,
+                      shape: tuple[int, ...], first: str, start: Tensor) -> Callable[[Tensor], Tensor]:
+    """The reduced residual when the model accepts flat r-vectors (Flatten, view(B, -1)) and
+    agrees with the projected one at ``start``; else the projected one."""
+    projected = _residual(model, target, basis, labels, shape, first)
+    reduced = _residual(model, target, basis, labels, shape, first, reduced=True)
+    try:
+        same = torch.allclose(reduced(start), projected(start), rtol=1e-6, atol=1e-12)
+    except (RuntimeError, ValueError):  # the model reshapes its input to a fixed image shape
+        same = False
+    return reduced if same else projected
 
 
 def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
@@ -81,7 +113,7 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
     return labels
 
 
-def _first_layer_pair(model: nn.Module, grads: Message) -> tuple[Tensor, Tensor]:
+def _first_layer(model: nn.Module, grads: Message) -> str:
     name, layer = analytic.first_layer(model)
     if not isinstance(layer, nn.Linear) or layer.bias is None:
         raise TypeError(f"solve_batch needs a biased nn.Linear first layer (the span leaks there); "
@@ -90,7 +122,7 @@ def _first_layer_pair(model: nn.Module, grads: Message) -> tuple[Tensor, Tensor]
     missing = sorted({n for n, p in model.named_parameters() if p.requires_grad} - set(grads))
     if missing:
         raise ValueError(f"the gradient dict has no {missing}; key it like model.named_parameters()")
-    return grads[f"{name}.weight"], grads[f"{name}.bias"]
+    return name
 
 
 def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None = None,
@@ -117,14 +149,15 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int (the client's B), got {batch_size!r}")
-    grad_weight, grad_bias = _first_layer_pair(model, grads)
+    first = _first_layer(model, grads)
+    grad_weight, grad_bias = grads[f"{first}.weight"], grads[f"{first}.bias"]
     device, shape = grad_weight.device, tuple(getattr(model, "in_shape", (grad_weight.shape[1],)))
     basis = analytic.batch_span(grad_weight.to(dtype), grad_bias.to(dtype), batch_size)
     used = _labels(model, grads, batch_size, labels, device)
     target = {n: grads[n] for n, p in model.named_parameters() if p.requires_grad}
-    residual = _residual(model, target, basis, used, shape)
     generator = torch.Generator().manual_seed(seed)
     start = torch.rand(batch_size, basis.shape[0], generator=generator, dtype=dtype).to(device) @ basis
+    residual = _fastest_residual(model, target, basis, used, shape, first, start.flatten())
 
     def as_tensor(c: np.ndarray) -> Tensor:
         return torch.from_numpy(c).to(device=device, dtype=dtype)
@@ -133,5 +166,6 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
                         jac=lambda c: jacfwd(residual)(as_tensor(c)).cpu().numpy(), method="lm",
                         xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_evaluations)
     images = (as_tensor(fit.x).reshape(batch_size, -1) @ basis.T).reshape(batch_size, *shape)
-    return Solution(images.to(grad_weight.dtype), used, float(np.square(fit.fun).sum()),
+    full = _residual(model, target, basis, used, shape)(as_tensor(fit.x))
+    return Solution(images.to(grad_weight.dtype), used, float(full.square().sum()),
                     int(fit.nfev), basis.shape[1])

@@ -82,3 +82,45 @@ def test_runs_on_cuda():
     solution = newton.solve_batch(model, grads, 3)
     assert solution.images.is_cuda
     assert matched_error(solution.images.cpu(), x) < 1e-4
+
+
+def test_projected_residual_measures_the_same_loss_as_the_full_one():
+    model, x, y, grads = message(8, 4)
+    model, grads = model.double(), {k: v.double() for k, v in grads.items()}
+    basis = rl.analytic.batch_span(grads["1.weight"], grads["1.bias"], 4)
+    c = torch.rand(4 * 4, dtype=torch.float64)
+    full = newton._residual(model, grads, basis, y, (1, 6, 6), first=None)(c)
+    short = newton._residual(model, grads, basis, y, (1, 6, 6), first="1")(c)
+    assert short.numel() < full.numel() / 2
+    torch.testing.assert_close(short.square().sum(), full.square().sum(), rtol=1e-6, atol=0)
+
+
+def test_reduced_residual_equals_the_projected_one():
+    model, x, y, grads = message(8, 4)
+    model, grads = model.double(), {k: v.double() for k, v in grads.items()}
+    basis = rl.analytic.batch_span(grads["1.weight"], grads["1.bias"], 4)
+    c = torch.rand(16, dtype=torch.float64)
+    projected = newton._residual(model, grads, basis, y, (1, 6, 6), first="1")(c)
+    reduced = newton._residual(model, grads, basis, y, (1, 6, 6), first="1", reduced=True)(c)
+    torch.testing.assert_close(reduced, projected)
+
+
+class FixedView(torch.nn.Module):
+    """Reshapes its input to a fixed image size: cannot take the reduced r-vector input."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(36, 6)
+        self.head = torch.nn.Linear(6, 10)
+        self.in_shape = (1, 6, 6)
+
+    def forward(self, x):
+        return self.head(torch.sigmoid(self.first(x.view(-1, 36))))
+
+
+def test_models_with_a_fixed_reshape_fall_back_to_the_full_input():
+    torch.manual_seed(0)
+    model = FixedView()
+    x, y = torch.rand(3, 1, 6, 6), torch.tensor([1, 4, 7])
+    solution = newton.solve_batch(model, rl.fl.client_update(model, x, y), 3)
+    assert matched_error(solution.images, x) < 1e-4
