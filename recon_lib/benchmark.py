@@ -27,10 +27,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+from scipy import ndimage
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import analytic, datasets, fl, metrics, models, optimize, runtime
+from . import analytic, conditions, datasets, fl, metrics, models, optimize, runtime
 
 Message = Mapping[str, Tensor]
 Attack = Callable[..., Tensor]
@@ -93,9 +94,20 @@ def biased_mlp(in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
     return models.mlp(in_shape, [16], n_classes)
 
 
+def kernel_bound(in_shape: Sequence[int], k: int = 4, s: int = 2, p: int = 1) -> int:
+    """Claim 3's h ≥ (d/d′)² C for a C×H×W input, per side: ⌈C·H·W / (H′·W′)⌉."""
+    channels, height, width = in_shape
+    out = conditions.conv_output_width(height, k, s, p) * conditions.conv_output_width(width, k, s, p)
+    return -(-channels * height * width // out)
+
+
 def cnn_above_bound(in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-    """Sigmoid CNN, one 4×4 stride-2 conv with 4C + 1 kernels: one above Claim 3's bound 4C."""
-    return models.cnn(in_shape, [4 * in_shape[0] + 1], n_classes, kernel_size=4, stride=2, padding=1)
+    """Sigmoid CNN, one 4×4 stride-2 conv with one kernel more than Claim 3's bound.
+
+    4C + 1 kernels for an even side; an odd side (25×25 faces) has a smaller d′ and needs more.
+    """
+    kernels = kernel_bound(in_shape) + 1
+    return models.cnn(in_shape, [kernels], n_classes, kernel_size=4, stride=2, padding=1)
 
 
 def dlg_lenet(in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
@@ -112,7 +124,7 @@ def closed_form(model: nn.Module, messages: Message, in_shape: tuple[int, ...]) 
 
 
 @register("cnn_exact", title="exact CNN inversion (ch. 03)",
-          victim="sigmoid CNN, 4C+1 kernels 4×4 stride 2", build=cnn_above_bound)
+          victim="sigmoid CNN, bound + 1 kernels, 4×4, stride 2", build=cnn_above_bound)
 def cnn_exact(model: nn.Module, messages: Message, in_shape: tuple[int, ...]) -> Tensor:
     """Closed form on the head, then CGLS through each conv (:func:`recon_lib.analytic.invert_cnn`)."""
     return analytic.invert_cnn(model, messages, in_shape)
@@ -350,3 +362,51 @@ def read_csv(path: str | Path) -> list[dict]:
         return text
     with Path(path).open(newline="") as handle:
         return [{key: number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+# --- What the metrics mean (chapter 06): the same image at a chosen PSNR ----------------------
+DISTORTIONS = ("contrast", "noise", "blur")
+
+
+def _bisect(error_db: Callable[[float], float], target_db: float, high: float, steps: int = 50) -> float:
+    """The strength in [0, high] whose PSNR is ``target_db`` (PSNR falls as strength grows)."""
+    low = 0.0
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = (middle, high) if error_db(middle) > target_db else (low, middle)
+    return (low + high) / 2
+
+
+def distort(x: Tensor, how: str, strength: float, seed: int = 0) -> Tensor:
+    """One C×H×W image in [0, 1] distorted, staying in [0, 1].
+
+    * ``contrast``: contrast lowered by the fraction ``strength`` ∈ [0, 1] around mid-grey
+      (1 gives a uniform grey image);
+    * ``noise``: Gaussian noise of standard deviation ``strength``, clipped to [0, 1] (seeded);
+    * ``blur``: Gaussian blur of ``strength`` pixels (``scipy.ndimage.gaussian_filter``).
+    """
+    if x.ndim != 3 or how not in DISTORTIONS or strength < 0:
+        raise ValueError(f"need a C×H×W image, how in {DISTORTIONS} and strength ≥ 0; got "
+                         f"{tuple(x.shape)}, {how!r}, {strength}")
+    if how == "contrast":
+        return 0.5 + (1 - min(strength, 1.0)) * (x - 0.5)
+    if how == "noise":
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+        return (x + strength * noise).clamp(0, 1)
+    blurred = ndimage.gaussian_filter(x.double().numpy(), sigma=(0, strength, strength), mode="reflect")
+    return torch.from_numpy(blurred).to(x.dtype)
+
+
+def at_psnr(x: Tensor, how: str, target_db: float, seed: int = 0) -> Tensor:
+    """``x`` distorted by ``how`` just enough that its PSNR is ``target_db`` (found by bisection).
+
+    Chapter 06 uses it to answer "is PSNR < 20 dB unrecognisable?": at one PSNR a contrast
+    change, noise and blur look very different, and SSIM tells them apart. Contrast and blur
+    cannot push every image to every PSNR; they then return the strongest setting (uniform
+    grey, a 20-pixel blur): check the PSNR of the result.
+    """
+    if not 0 < target_db < 100:
+        raise ValueError(f"target_db must be in (0, 100) dB, got {target_db}")
+    high = {"contrast": 1.0, "noise": 4.0, "blur": 20.0}.get(how, 1.0)
+    strength = _bisect(lambda s: float(metrics.psnr(distort(x, how, s, seed), x)), target_db, high)
+    return distort(x, how, strength, seed)
