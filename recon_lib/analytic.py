@@ -413,6 +413,9 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
     grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"))
     if grad_weight.device != linear.weight.device:
         raise ValueError(f"gradients on {grad_weight.device} but the model on {linear.weight.device}")
+    if grad_weight.shape[-2:] != linear.weight.shape:
+        raise ValueError(f"the message's {name}.weight is {tuple(grad_weight.shape)} but the model's "
+                         f"is {tuple(linear.weight.shape)}: was the message computed on this model?")
     clients = grad_weight.shape[:-2]  # () for one message, (N,) for N stacked messages
     features = invert_linear(grad_weight, grad_bias).reshape(-1, *stages[-1].out_shape)
     results: list[tuple[str, Tensor, conv.SolveInfo | None]] = [(name, features, None)]

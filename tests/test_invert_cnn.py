@@ -99,6 +99,8 @@ def test_bad_in_shape_and_missing_gradients():
         rl.analytic.invert_cnn(model, grads, (2, 4, 4))
     with pytest.raises(ValueError, match="no \\['3.bias'\\]"):
         rl.analytic.invert_cnn(model, {"3.weight": grads["3.weight"]})
+    with pytest.raises(ValueError, match="computed on this model"):
+        rl.analytic.invert_cnn(rl.models.cnn((1, 4, 4), [3], 2), grads)
     with pytest.raises(ValueError, match="NaN"):
         rl.analytic.invert_cnn(model, {k: v * float("nan") for k, v in grads.items()})
 
