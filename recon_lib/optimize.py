@@ -22,9 +22,9 @@ its own parameter gradient and its own matching loss. With Adam, which is elemen
 restarts are exactly independent runs. With L-BFGS the optimiser sees the *sum* of the
 restarts' losses: the sum is separable, so its minimiser is every restart's minimiser, but the
 restarts share one curvature history and one line search (use ``restarts=1`` for the textbook
-algorithm). For few unknowns (``span=True``) the ``"gauss_newton"`` preset treats the matching
-loss as the sum of squares it is and runs Levenberg-Marquardt (scipy) with a forward-mode
-Jacobian: a handful of iterations to machine precision.
+algorithm). With ``span=True`` the ``"gauss_newton"`` preset hands the about B² unknowns to
+chapter 02's Levenberg-Marquardt solver (:func:`recon_lib.newton.solve_batch`): a handful of
+iterations to round-off.
 """
 from __future__ import annotations
 
@@ -32,15 +32,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
-import numpy as np
 import torch
-from scipy.optimize import least_squares
 from torch import Tensor, nn
-from torch.func import functional_call, grad, jacfwd, vmap
+from torch.func import functional_call, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from . import analytic
+from . import analytic, newton
 
 Message = Mapping[str, Tensor]
 
@@ -56,8 +54,8 @@ class Options:
         label: ``"recover"`` (read from the head's gradient: iDLG for one image, the B most
             negative bias entries for a batch of distinct labels) or ``"joint"`` (a soft label
             optimised with the image, DLG). Ignored when ``labels`` are given.
-        optimizer: ``"lbfgs"``, ``"adam"`` or ``"levenberg_marquardt"`` (least squares with a
-            Jacobian: for few unknowns, e.g. ``span=True``; restarts then run one after another).
+        optimizer: ``"lbfgs"``, ``"adam"`` or ``"levenberg_marquardt"`` (``span=True`` only:
+            chapter 02's :func:`recon_lib.newton.solve_batch`; restarts run one after another).
         lr: learning rate (L-BFGS step scale or Adam's lr).
         steps: optimiser iterations at most.
         tol: stop as soon as a restart's matching loss falls below this (iDLG uses 1e-6).
@@ -104,8 +102,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "inverting_gradients": dict(distance="cosine", tv=1e-4, init="gaussian", label="recover",
                                 optimizer="adam", lr=0.1, lr_decay=True, box="clamp", steps=2000,
                                 check_every=1, restarts=4, tol=0.0),
-    # Ours, for few unknowns (span=True, small images): the matching loss is a sum of squares, so
-    # Levenberg-Marquardt (scipy's MINPACK) with a forward-mode Jacobian converges in a few steps.
+    # Ours, with span=True: the matching loss is a sum of squares in about B² unknowns, so
+    # Levenberg-Marquardt (rl.newton.solve_batch) converges to round-off in a few iterations.
     "gauss_newton": dict(distance="euclidean", init="uniform", label="recover",
                          optimizer="levenberg_marquardt", steps=100, dtype="float64", tol=0.0),
     # Qian, Nassar & Hansen 2021 stabilisers: uniform init in the pixel range, box prior,
@@ -139,11 +137,11 @@ def options(preset: str | None = "paper", **overrides: object) -> Options:
     if chosen.steps < 1 or chosen.restarts < 1 or chosen.check_every < 1 or chosen.lr <= 0:
         raise ValueError("steps, restarts and check_every must be >= 1 and lr > 0")
     if chosen.optimizer == "levenberg_marquardt" and (
-            chosen.distance != "euclidean" or chosen.tv or chosen.orthogonality or chosen.box == "penalty"
+            chosen.distance != "euclidean" or chosen.tv or chosen.orthogonality or chosen.box
             or chosen.label == "joint"):
         raise ValueError("levenberg_marquardt solves a least-squares problem: it needs "
-                         "distance='euclidean', tv=0, orthogonality=0, box None or 'clamp' and a "
-                         "hard label (label='recover')")
+                         "distance='euclidean', tv=0, orthogonality=0, box=None and a hard label "
+                         "(label='recover')")
     return chosen
 
 
@@ -273,16 +271,11 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
 # --- Parametrisations: full images, or coefficients in the leaked span ------------------------
 @dataclass(frozen=True)
 class Unknowns:
-    """How the unknowns map to images: ``decode(z)`` gives B × C × H × W, ``encode`` the inverse.
-
-    With ``span=True``, ``basis`` (d × r) is the leaked span of the first layer ``layer``.
-    """
+    """How the unknowns map to images: ``decode(z)`` gives B × C × H × W, ``encode`` the inverse."""
 
     encode: Callable[[Tensor], Tensor]
     decode: Callable[[Tensor], Tensor]
     shape: tuple[int, ...]
-    layer: str | None = None
-    basis: Tensor | None = None
 
 
 def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bool,
@@ -307,7 +300,7 @@ def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bo
                                 batch_size)
     return Unknowns(lambda x: x.flatten(-len(shape)) @ basis,
                     lambda z: (z @ basis.T).unflatten(-1, shape),
-                    (batch_size, basis.shape[1]), f"{name}.weight", basis)
+                    (batch_size, basis.shape[1]))
 
 
 def _initial(kind: str, shape: tuple, generator: torch.Generator) -> Tensor:
@@ -422,77 +415,17 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
     return history, steps
 
 
-# --- Levenberg-Marquardt: the matching loss as a sum of squares -------------------------------
-MAX_JACOBIAN = 50_000_000  # entries; above this the dense Jacobian costs too much memory
-
-
-def _residual(model: nn.Module, target: Message, labels: Tensor, unknowns: Unknowns,
-              dtype: torch.dtype) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
-    """``(residual, jacobian)`` of one restart: g(z) − g* (its squared norm is the Euclidean
-    distance) and its Jacobian with respect to the unknowns z.
-
-    The batch gradient is the mean of per-image gradients, g(z) = (1/B) Σᵢ gᵢ(zᵢ), so the
-    Jacobian is block-wise: each image's block comes from forward-mode autodiff of *its own*
-    gradient (``vmap`` over images of ``jacfwd``), B times less work than differentiating the
-    whole batch. In span mode the first layer's residual (h × d) is written in the span basis
-    (h × r): both gradients lie in the span, so nothing is lost and the Jacobian shrinks.
-    """
-    names = list(_trainable(model))
-    weights = {k: p.detach().to(dtype) for k, p in model.named_parameters()}
-    buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
-
-    def compress(gradients: Message) -> Tensor:
-        return torch.cat([(gradients[k] @ unknowns.basis if k == unknowns.layer else gradients[k]).flatten()
-                          for k in names])
-
-    def one_image(z: Tensor, label: Tensor) -> Tensor:
-        x = unknowns.decode(z).unsqueeze(0)
-
-        def loss(trainable: Message) -> Tensor:
-            outputs = functional_call(model, ({**weights, **trainable}, buffers), (x,))
-            return F.cross_entropy(outputs, label.unsqueeze(0))
-        return compress(grad(loss)({k: weights[k] for k in names}))
-
-    flat_target = compress(target)
-
-    def residual(z: Tensor) -> Tensor:
-        return vmap(one_image)(z, labels).mean(0) - flat_target
-
-    def jacobian(z: Tensor) -> Tensor:
-        blocks = vmap(jacfwd(one_image))(z, labels).flatten(2) / len(z)  # B × m × (unknowns per image)
-        return blocks.permute(1, 0, 2).flatten(1)
-
-    return residual, jacobian
-
-
-def _run_least_squares(variables: dict[str, Tensor], residual: Callable, jacobian: Callable,
-                       opts: Options, progress: bool) -> tuple[list[Tensor], int]:
-    """Levenberg-Marquardt per restart (scipy), Jacobian by forward-mode autodiff (torch.func.jacfwd)."""
-    z = variables["x"]
-    n_residuals = residual(z[0].detach()).numel()
-    if n_residuals * z[0].numel() > MAX_JACOBIAN:
-        raise ValueError(f"the Jacobian would have {n_residuals} × {z[0].numel()} entries; use "
-                         "optimizer='lbfgs', or span=True to shrink the unknowns")
-    losses: list[list[float]] = [[] for _ in range(len(z))]
-    steps = 0
-
-    def as_tensor(v: np.ndarray) -> Tensor:
-        return torch.from_numpy(v).to(device=z.device, dtype=z.dtype).view(z.shape[1:])
-
-    for r in tqdm(range(len(z)), disable=not progress, desc="least squares"):
-        def fun(v: np.ndarray, r: int = r) -> np.ndarray:
-            values = residual(as_tensor(v)).detach()
-            losses[r].append(float(values.square().sum()))
-            return values.cpu().double().numpy()
-        fit = least_squares(fun, z[r].detach().flatten().cpu().double().numpy(), method="lm",
-                            jac=lambda v: jacobian(as_tensor(v)).detach().flatten(1).cpu().double().numpy(),
-                            max_nfev=opts.steps, xtol=1e-15, ftol=1e-15, gtol=1e-15)
-        with torch.no_grad():
-            z[r].copy_(as_tensor(fit.x))
-        steps = max(steps, fit.njev or 0)
-    length = max(len(l) for l in losses)
-    padded = [l + [l[-1]] * (length - len(l)) for l in losses]
-    return [torch.tensor(row, dtype=z.dtype) for row in zip(*padded)], steps
+# --- Levenberg-Marquardt in the leaked span: chapter 02's second-order solver -----------------
+def _run_newton(model: nn.Module, grads: Message, batch_size: int, labels: Tensor, opts: Options,
+                seed: int, progress: bool) -> tuple[Tensor, Tensor, int]:
+    """Restarts of :func:`recon_lib.newton.solve_batch` (one after another; each is a handful of
+    Levenberg-Marquardt iterations). Returns (images R × B × …, final losses R, evaluations)."""
+    dtype = getattr(torch, opts.dtype)
+    runs = [newton.solve_batch(model, grads, batch_size, labels, max_evaluations=opts.steps,
+                               seed=seed + r, dtype=dtype)
+            for r in tqdm(range(opts.restarts), disable=not progress, desc="least squares")]
+    return (torch.stack([run.images for run in runs]),
+            torch.tensor([run.loss for run in runs]), max(run.evaluations for run in runs))
 
 
 def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
@@ -532,6 +465,14 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
     target = {k: g.detach().to(device=device, dtype=dtype) for k, g in grads.items()
               if k in _trainable(model)}
     hard = _labels(model, target, batch_size, labels, opts, device)
+    if opts.optimizer == "levenberg_marquardt":
+        if not span:
+            raise ValueError("levenberg_marquardt forms a dense Jacobian: use it with span=True "
+                             "(about B² unknowns), or optimizer='lbfgs' for whole images")
+        images, final, steps = _run_newton(model, target, batch_size, hard, opts, seed, progress)
+        best = int(final.argmin())
+        return Result(images=images[best], labels=hard, losses=final[best:best + 1], steps=steps,
+                      seconds=time.perf_counter() - start, restart_losses=final, options=opts)
     unknowns = _parametrisation(model, target, batch_size, span, dtype)
     encode, decode = unknowns.encode, unknowns.decode
     generator = torch.Generator().manual_seed(seed)
@@ -547,11 +488,7 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         with torch.no_grad():
             variables["x"].copy_(encode(decode(variables["x"]).clamp(0, 1)))
 
-    if opts.optimizer == "levenberg_marquardt":
-        residual, jacobian = _residual(model, target, hard, unknowns, dtype)
-        history, steps = _run_least_squares(variables, residual, jacobian, opts, progress)
-    else:
-        history, steps = _run(variables, objective, opts, project, progress)
+    history, steps = _run(variables, objective, opts, project, progress)
     final = objective(variables)[1].detach()
     best = int(final.argmin())
     images = decode(variables["x"][best]).detach()

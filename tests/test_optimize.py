@@ -86,15 +86,6 @@ def test_restarts_in_one_program_equal_separate_evaluations():
         torch.testing.assert_close(matching[r:r + 1], one_matching)
 
 
-def test_least_squares_jacobian_equals_jacfwd_of_the_residual():
-    model, x, y, target = message(batch_size=3, n_classes=6)
-    unknowns = op._parametrisation(model, target, 3, True, torch.float64)
-    target64 = {k: v.double() for k, v in target.items()}
-    residual, jacobian = op._residual(model, target64, y, unknowns, torch.float64)
-    z = torch.rand(3, unknowns.shape[1], dtype=torch.float64)
-    torch.testing.assert_close(jacobian(z), torch.func.jacfwd(residual)(z).flatten(1))
-
-
 # --- the attack -------------------------------------------------------------------------------
 def test_span_mode_recovers_a_small_batch_exactly():
     model, x, y, target = message(batch_size=4, h=12, side=8, n_classes=6)
@@ -160,6 +151,7 @@ def test_presets_are_plain_data_and_overridable():
     (dict(distance="l1"), "distance"),
     (dict(steps=0), "steps"),
     (dict(optimizer="levenberg_marquardt", distance="cosine"), "least-squares"),
+    (dict(preset="gauss_newton", box="clamp"), "least-squares"),
 ])
 def test_bad_options_raise_clear_errors(bad, match):
     with pytest.raises(ValueError, match=match):
