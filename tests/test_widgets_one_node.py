@@ -4,6 +4,7 @@ import math
 import matplotlib
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 from recon_lib.widgets import one_node
 
@@ -140,3 +141,19 @@ def test_run_case_and_sweeps_run_unchanged_on_cuda():
     assert torch.all(sweep["max_error"] <= 1e-6)
     trace = one_node.training_sweep(x, 1, steps=4, every=2)
     assert torch.all(trace["max_error"] <= 1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6)),
+       depth=st.integers(1, 6), width=st.integers(1, 9), n_classes=st.integers(2, 12),
+       activation=st.sampled_from(["sigmoid", "tanh", "relu", "gelu", "leaky_relu"]),
+       loss=st.sampled_from(sorted(one_node.LOSSES)), seed=st.integers(0, 1000))
+def test_property_any_shape_and_network_is_exact_or_explicitly_impossible(
+        shape, depth, width, n_classes, activation, loss, seed):
+    x = image(shape, seed)
+    row = one_node.run_case(x, seed % n_classes, depth=depth, activation=activation, width=width,
+                            n_classes=n_classes, loss=loss, seed=seed)
+    if row["n_usable"]:
+        assert row["x_hat"].shape == x.shape and row["max_error"] <= 1e-6
+    else:
+        assert row["x_hat"] is None and "δ = 0" in row["error"]
