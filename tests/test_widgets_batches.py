@@ -27,6 +27,7 @@ def test_client_batch_is_reproducible_and_leaves_the_global_rng_alone(digits):
     second = batches.client_batch(*digits, 4, 6, seed=3)
     assert torch.equal(first.x, second.x) and torch.equal(first.y, second.y)
     assert first.model[1].out_features == 6 and len(set(first.y.tolist())) == 4
+    assert torch.equal(digits[0][first.index], first.x)
     torch.testing.assert_close(first.message["1.weight"], second.message["1.weight"])
 
 

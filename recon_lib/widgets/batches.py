@@ -46,6 +46,7 @@ class Batch:
     x: Tensor
     y: Tensor
     message: dict[str, Tensor]
+    index: Tensor  # which of the given images form the batch (to pick outsiders)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def client_batch(images: Tensor, labels: Tensor, batch_size: int, h: int, *, see
         torch.manual_seed(seed)
         model = models.mlp(images.shape[1:], [h], n_classes).to(dtype)
     x = images[pick].to(dtype)
-    return Batch(model, x, y, fl.client_update(model, x, y))
+    return Batch(model, x, y, fl.client_update(model, x, y), pick)
 
 
 def _closed_form(batch: Batch) -> Tensor:
@@ -238,6 +239,7 @@ def show(outcome: Outcome, ncols: int = 8) -> Figure:
                     f"(≥ {SUCCESS_DB:g} dB) | labels {'right' if outcome.labels_ok else 'WRONG'}\n"
                     "odd rows: originals; even rows: their matched reconstructions", fontsize=10)
     figure.tight_layout()
+    figure.colorbar(axes[0, 0].images[0], ax=axes, fraction=0.02, pad=0.01, label="pixel value")
     return figure
 
 
