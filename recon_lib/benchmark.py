@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
-from scipy import ndimage
+from matplotlib.figure import Figure
+from scipy import ndimage, stats
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import analytic, conditions, datasets, fl, metrics, models, optimize, runtime
+from . import analytic, conditions, datasets, fl, metrics, models, optimize, plot, runtime
 
 Message = Mapping[str, Tensor]
 Attack = Callable[..., Tensor]
@@ -46,7 +50,7 @@ N_CLASSES = {"fmri": 24, "wbc": 8, "mnist": 10, "kmnist": 10, "cifar100": 100,
 # so that n slices are n different positions in one scan (the second volume repeats them).
 POOLS = {"fmri": slice(0, 24)}
 METRICS = ("mse", "psnr", "ssim", "seconds")
-IMAGE_STATS = ("tv", "contrast")
+IMAGE_STATS = ("tv", "contrast", "unknowns")
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,9 @@ def run(methods: Sequence[Method], kinds: Sequence[str], n: int, seeds: Sequence
     rows, images = [], {}
     jobs = [(m, k, s) for m in methods for k in kinds for s in seeds]
     data = {k: sample(k, n, sizes.get(k)) for k in kinds}
-    for method, kind, seed in tqdm(jobs, disable=not progress, desc="benchmark"):
+    # tqdm.notebook ignores $TQDM_DISABLE (it forces disable=False), so it is honoured here.
+    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
+    for method, kind, seed in tqdm(jobs, desc="benchmark", disable=quiet):
         x, y = data[kind]
         x_hat, seconds = attack_kind(method, x, y, kind, seed, device)
         images[(method.name, kind, seed)] = (x, x_hat)
@@ -290,7 +296,7 @@ def _rows(method: Method, kind: str, seed: int, x: Tensor, x_hat: Tensor, second
               "ssim": metrics.ssim(x_hat, x), **image_stats(x)}
     status = datasets.KINDS[kind].status
     return [{"method": method.name, "kind": kind, "status": status, "image": i, "seed": seed,
-             "size": "×".join(map(str, x.shape[1:])), "seconds": seconds,
+             "size": "×".join(map(str, x.shape[1:])), "unknowns": x[0].numel(), "seconds": seconds,
              **{key: float(value[i]) for key, value in scores.items()}} for i in range(len(x))]
 
 
@@ -410,3 +416,113 @@ def at_psnr(x: Tensor, how: str, target_db: float, seed: int = 0) -> Tensor:
     high = {"contrast": 1.0, "noise": 4.0, "blur": 20.0}.get(how, 1.0)
     strength = _bisect(lambda s: float(metrics.psnr(distort(x, how, s, seed), x)), target_db, high)
     return distort(x, how, strength, seed)
+
+
+# --- Reading the table (chapter 06 figures) ------------------------------------------------
+def _title(method: str) -> str:
+    return METHODS[method].title if method in METHODS else method
+
+
+def flat_baseline(x: Tensor) -> Tensor:
+    """PSNR (per image) of a flat image at each image's own mean: what "no information" scores.
+
+    A reference point, not an attack (the mean is private too): a reconstruction below it has
+    recovered less than a uniform grey guess would. Equals 10·log10(1 / pixel variance).
+    """
+    flat = x.flatten(1).mean(1).reshape(-1, *[1] * (x.ndim - 1)).expand_as(x)
+    return metrics.psnr(flat, x)
+
+
+def extremes(rows: Sequence[Mapping], method: str) -> dict[str, tuple[Mapping, Mapping]]:
+    """Per kind, the (best, worst) row of ``method`` by PSNR."""
+    chosen = [r for r in rows if r["method"] == method]
+    if not chosen:
+        raise ValueError(f"no rows of method {method!r}")
+    kinds = dict.fromkeys(r["kind"] for r in chosen)
+    return {k: (max((r for r in chosen if r["kind"] == k), key=lambda r: r["psnr"]),
+                min((r for r in chosen if r["kind"] == k), key=lambda r: r["psnr"])) for k in kinds}
+
+
+def correlations(rows: Sequence[Mapping], method: str,
+                 properties: Sequence[str] = IMAGE_STATS) -> dict[str, float]:
+    """Spearman's ρ between each image property and the PSNR of ``method`` (scipy.stats)."""
+    chosen = [r for r in rows if r["method"] == method]
+    if len(chosen) < 3:
+        raise ValueError(f"need at least 3 rows of {method!r} to correlate, got {len(chosen)}")
+    psnr = [r["psnr"] for r in chosen]
+    return {p: float(stats.spearmanr([r[p] for r in chosen], psnr).statistic) for p in properties}
+
+
+def plot_psnr(summary: Sequence[Mapping]) -> Figure:
+    """Grouped bars: mean PSNR ± spread per kind (x) and method (colour), with 20/30 dB guides."""
+    kinds = list(dict.fromkeys(s["kind"] for s in summary))
+    names = list(dict.fromkeys(s["method"] for s in summary))
+    figure, ax = plt.subplots(figsize=(10, 3.6))
+    width = 0.8 / len(names)
+    for j, name in enumerate(names):
+        cells = {s["kind"]: s for s in summary if s["method"] == name}
+        means = [cells[k]["psnr_mean"] if k in cells else np.nan for k in kinds]
+        spread = [cells[k]["psnr_std"] if k in cells else 0 for k in kinds]
+        ax.bar(np.arange(len(kinds)) + (j - (len(names) - 1) / 2) * width, means, width, yerr=spread,
+               capsize=3, label=name)
+    for level in (20, 30):
+        ax.axhline(level, color="grey", lw=0.8, ls="--")
+    status = {s["kind"]: s.get("status") for s in summary}
+    ax.set_xticks(range(len(kinds)), [k + ("*" if status[k] == "STAND-IN" else "") for k in kinds])
+    ax.set_xlabel("data kind (* = stand-in)")
+    ax.set_ylabel("PSNR (dB), mean ± spread")
+    ax.set_title("Reconstruction quality per method and data kind")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_extremes(table: Table, method: str) -> Figure:
+    """Best and worst image of ``method`` per kind: original above reconstruction, PSNR in titles."""
+    pairs = extremes(table.rows, method)
+    figure, axes = plt.subplots(4, len(pairs), figsize=(1.7 * len(pairs), 7.2), squeeze=False)
+    for col, (kind, rows) in enumerate(pairs.items()):
+        for pair, (label, row) in enumerate(zip(("best", "worst"), rows)):
+            x, x_hat = table.images[(method, kind, row["seed"])]
+            i = row["image"]
+            plot.show(axes[2 * pair, col], x[i], f"{kind}\n{label}: original", colorbar=False)
+            plot.show(axes[2 * pair + 1, col], x_hat[i].clamp(0, 1),
+                      f"{row['psnr']:.1f} dB, SSIM {row['ssim']:.2f}", colorbar=False)
+    figure.suptitle(f"Best (top two rows) and worst (bottom two) reconstructions: {_title(method)}")
+    figure.tight_layout()
+    return figure
+
+
+def plot_properties(rows: Sequence[Mapping], method: str) -> Figure:
+    """PSNR of ``method`` against each image property, one colour per kind."""
+    chosen = [r for r in rows if r["method"] == method]
+    figure, axes = plt.subplots(1, len(IMAGE_STATS), figsize=(4 * len(IMAGE_STATS), 3.4))
+    labels = {"tv": "total variation (mean |neighbour difference|)", "contrast": "contrast (pixel std)",
+              "unknowns": "unknowns C·H·W"}
+    rho = correlations(rows, method)
+    for ax, prop in zip(axes, IMAGE_STATS):
+        for kind in dict.fromkeys(r["kind"] for r in chosen):
+            members = [r for r in chosen if r["kind"] == kind]
+            ax.scatter([r[prop] for r in members], [r["psnr"] for r in members], label=kind, s=25)
+        ax.set_xlabel(labels[prop])
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(f"Spearman ρ = {rho[prop]:.2f}", fontsize=10)
+    axes[-1].legend(fontsize=7)
+    figure.suptitle(f"What makes a kind easier? {_title(method)}")
+    figure.tight_layout()
+    return figure
+
+
+def plot_psnr_levels(x: Tensor, levels: Sequence[float] = (10, 15, 20, 25, 30)) -> Figure:
+    """One image at several PSNRs, by each distortion; titles give the measured PSNR and SSIM."""
+    figure, axes = plt.subplots(len(DISTORTIONS), len(levels) + 1,
+                                figsize=(1.8 * (len(levels) + 1), 1.9 * len(DISTORTIONS)), squeeze=False)
+    for row, how in enumerate(DISTORTIONS):
+        plot.show(axes[row, 0], x, f"original\n({how} row)", colorbar=False)
+        for col, level in enumerate(levels, start=1):
+            y = at_psnr(x, how, level)
+            plot.show(axes[row, col], y, f"{how}\n{float(metrics.psnr(y, x)):.1f} dB, "
+                      f"SSIM {float(metrics.ssim(y, x)):.2f}", colorbar=False)
+    figure.suptitle("The same PSNR can look very different: contrast, noise, blur")
+    figure.tight_layout()
+    return figure
