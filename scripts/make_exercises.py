@@ -15,9 +15,11 @@ The result depends only on the solution files, so re-running it gives identical 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import nbformat
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
                                     ClearSolutions, LockCells)
 
@@ -29,13 +31,42 @@ GENERATED_NOTE = ("Generated from solutions/{name} by scripts/make_exercises.py;
                   "edit the solution, not this file.")
 
 
+def read_source(path: Path) -> nbformat.NotebookNode:
+    """Read a solution notebook, refusing missing or repeated cell ids.
+
+    nbformat would silently invent random ids for them, so the student copy would change on
+    every run (and nbgrader could not match cells); hence the raw JSON is checked first.
+    """
+    ids = [cell.get("id") for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+    if None in ids or len(set(ids)) != len(ids):
+        raise ValueError(f"{path.name}: every cell needs its own stable id (nbformat 4.5+); found "
+                         f"{'missing' if None in ids else 'repeated'} ids. Give each cell a unique id.")
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def check_source(notebook: nbformat.NotebookNode, name: str) -> None:
+    """Refuse a solution notebook whose nbgrader metadata is invalid (e.g. repeated grade ids)."""
+    try:
+        MetadataValidator().validate_nb(notebook)
+    except ValidationError as error:
+        raise ValueError(f"{name}: invalid nbgrader cell metadata: {error}") from None
+
+
 def student_copy(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """The exercise version of one solution notebook (a new object; the input is not changed)."""
+    check_source(notebook, name)
     notebook = nbformat.from_dict(notebook)  # deep copy
     resources: dict = {}
-    for preprocessor in PIPELINE:
-        options = {"remove_metadata_fields": VOLATILE_METADATA} if preprocessor is ClearOutput else {}
-        notebook, resources = preprocessor(**options).preprocess(notebook, resources)
+    try:
+        for preprocessor in PIPELINE:
+            options = {"remove_metadata_fields": VOLATILE_METADATA} if preprocessor is ClearOutput else {}
+            notebook, resources = preprocessor(**options).preprocess(notebook, resources)
+    except RuntimeError as error:  # nbgrader's complaint about BEGIN/END markers
+        raise ValueError(f"{name}: {error}. Every ### BEGIN SOLUTION needs an ### END SOLUTION in "
+                         "the same cell, and that cell must be marked as a solution cell "
+                         "(likewise HIDDEN TESTS in grade cells).") from None
     notebook.metadata.pop("language_info", None)  # written by whichever kernel ran the solution
     notebook.metadata["recon_lib"] = {"generated": GENERATED_NOTE.format(name=name)}
     return notebook
@@ -46,8 +77,7 @@ def generate(sources: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for source in sources:
-        notebook = nbformat.read(source, as_version=4)
-        nbformat.validate(notebook)
+        notebook = read_source(source)
         target = out / source.name
         nbformat.write(student_copy(notebook, source.name), target)
         written.append(target)
@@ -63,7 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     sources = args.notebooks or sorted((ROOT / "solutions").glob("*.ipynb"))
     if not sources:
         parser.error("no solution notebooks found")
-    for target in generate(sources, args.out):
+    try:
+        written = generate(sources, args.out)
+    except ValueError as error:
+        parser.exit(1, f"make_exercises: {error}\n")
+    for target in written:
         print(f"wrote {target}")
 
 

@@ -6,6 +6,7 @@
 * nbgrader itself imports a solution, releases it, and autogrades a filled-in copy to full
   marks and an untouched copy to zero.
 """
+import json
 import re
 import shutil
 import sys
@@ -59,6 +60,40 @@ def test_generating_twice_gives_identical_bytes(tmp_path):
     make_exercises.generate(SOLUTIONS, tmp_path / "a")
     make_exercises.generate(SOLUTIONS, tmp_path / "b")
     assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in NAMES)
+
+
+def _broken(change) -> nbformat.NotebookNode:
+    notebook = read("solutions", "01_one_hidden_node.ipynb")
+    change(notebook)
+    return notebook
+
+
+def _task_cell(notebook):
+    return next(cell for cell in notebook.cells if nbgrader_meta(cell).get("solution"))
+
+
+BROKEN_SOLUTIONS = {
+    "missing id": (lambda nb: nb.cells[1].pop("id"), "stable id"),
+    "repeated id": (lambda nb: setattr(nb.cells[2], "id", nb.cells[1].id), "repeated"),
+    "no END SOLUTION": (lambda nb: setattr(_task_cell(nb), "source",
+                                           _task_cell(nb).source.replace("### END SOLUTION", "")),
+                        "END SOLUTION"),
+    "solution in an unmarked cell": (lambda nb: nbgrader_meta(_task_cell(nb)).update(solution=False),
+                                     "marked as a solution cell"),
+    "repeated grade id": (lambda nb: nbgrader_meta(nb.cells[1]).update(grade_id="task1"),
+                          "invalid nbgrader cell metadata"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BROKEN_SOLUTIONS))
+def test_a_broken_solution_gets_a_clear_error_not_a_silent_copy(problem, tmp_path, capsys):
+    change, message = BROKEN_SOLUTIONS[problem]
+    source = tmp_path / "01_one_hidden_node.ipynb"
+    source.write_text(json.dumps(_broken(change)))  # not nbformat.writes: it would repair ids
+    with pytest.raises(SystemExit):
+        make_exercises.main([str(source), "--out", str(tmp_path / "out")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / source.name).exists()
 
 
 @pytest.mark.parametrize("name", NAMES)
