@@ -23,6 +23,9 @@ from . import conv
 PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
 PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
 PASS_THROUGH_FUNCTIONS = {torch.flatten, torch.reshape}
+# invert_linear sums over units with a matmul up to this width (fast, float32 round-off ≤ ~3e-7 on
+# [0, 1] pixels); wider layers use torch's cascaded sum, whose error does not grow with h.
+MATMUL_MAX_UNITS = 16
 # Layer types that ``reconstruct`` cannot invert in closed form, and where the course goes next.
 HANDLED_ELSEWHERE = {
     nn.Conv2d: "a convolution comes first: chapter 03 inverts it (rl.analytic.invert_cnn)",
@@ -111,11 +114,14 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
             f"no usable unit for {which}: every |∂ℓ/∂b| is zero or below tolerance, i.e. δ = 0 "
             "(all units dead, e.g. ReLU, or a perfectly fitted sample). x cannot be recovered "
             "from this message.")
-    # Rescale ∂b by its largest |∂bᵢ| per client, so that tiny δ do not underflow when squared.
-    # One batched matmul reads ∂W once (no rescaled copy of it): Σᵢ b̃ᵢ ∂Wᵢ / (scale · Σᵢ b̃ᵢ²).
+    # Rescale ∂b by its largest |∂bᵢ| per client, so that tiny δ do not underflow when squared;
+    # x = Σᵢ b̃ᵢ ∂Wᵢ / (scale · Σᵢ b̃ᵢ²), reading ∂W once (no rescaled copy of it).
     scale = grad_bias.abs().amax(dim=-1, keepdim=True)
     bias = grad_bias / scale * usable
-    weighted = torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
+    if grad_weight.shape[-2] <= MATMUL_MAX_UNITS:   # few units: one batched matmul, no temporary
+        weighted = torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
+    else:  # many units: a BLAS matvec sums sequentially (error ~ h·eps); torch's sum is cascaded
+        weighted = (bias.unsqueeze(-1) * grad_weight).sum(-2)
     return weighted.div_(scale * bias.square().sum(-1, keepdim=True))  # in place: no 2nd N×d buffer
 
 
@@ -373,12 +379,23 @@ def _kernel_bound(stage: conv.Stage) -> int:
     return -(-channels * height * width // (stage.out_shape[1] * stage.out_shape[2]))
 
 
-def _check_kernels(stage: conv.Stage) -> None:
-    """Raise unless the conv of ``stage`` passes the counting bound and reads every pixel."""
+def _check_kernels(stage: conv.Stage, weight_grads: bool = False) -> None:
+    """Raise unless the conv of ``stage`` passes the counting bound and reads every pixel.
+
+    With ``weight_grads`` the layer's weight gradient adds h·C·k² equations to its h·d′², so
+    the count becomes h·(d′² + C·k²) ≥ C·d² (the course's extension of Claim 3).
+    """
     from . import conditions  # local: conditions imports this module
 
     bound, h = _kernel_bound(stage), stage.conv.out_channels
-    if h < bound:
+    channels, height, width = stage.in_shape
+    extra = h * stage.conv.weight[0].numel() if weight_grads else 0
+    if h * stage.out_shape[1] * stage.out_shape[2] + extra < channels * height * width:
+        if weight_grads:
+            raise ValueError(
+                f"conv layer {stage.name}: even with its weight gradient, {h} kernels give "
+                f"{h * stage.out_shape[1] * stage.out_shape[2] + extra} equations for "
+                f"{channels * height * width} unknowns. Pass strict=False for the minimum-norm guess.")
         raise ValueError(
             f"conv layer {stage.name} has {h} kernels but its {'×'.join(map(str, stage.in_shape))} "
             f"input needs h ≥ (d/d′)² C = {bound} (Claim 3): more unknowns than equations, so the "
@@ -393,7 +410,8 @@ def _check_kernels(stage: conv.Stage) -> None:
 
 def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
                       in_shape: Sequence[int] | None = None, strict: bool = True,
-                      tol: float = 1e-6, max_iter: int = 500) -> list[tuple[str, Tensor, conv.SolveInfo | None]]:
+                      tol: float = 1e-6, max_iter: int = 500,
+                      weight_grads: bool = False) -> list[tuple[str, Tensor, conv.SolveInfo | None]]:
     """Every intermediate result of :func:`invert_cnn`, from the features back to the input.
 
     Returns:
@@ -419,19 +437,29 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
     clients = grad_weight.shape[:-2]  # () for one message, (N,) for N stacked messages
     features = invert_linear(grad_weight, grad_bias).reshape(-1, *stages[-1].out_shape)
     results: list[tuple[str, Tensor, conv.SolveInfo | None]] = [(name, features, None)]
+    # ∂ℓ/∂(features) = W_linᵀ δ_lin, with δ_lin = ∂ℓ/∂b_lin (one sample per message).
+    upstream = (grad_bias.reshape(len(features), -1) @ linear.weight.detach().to(grad_bias.dtype)
+                ).reshape(features.shape)
     for stage in reversed(stages):
         if strict:
-            _check_kernels(stage)
+            _check_kernels(stage, weight_grads)
         pre = conv.invert_activation(stage.activation, features, strict=strict)
+        extra = {}
+        if weight_grads:  # δ at the conv output, and the equations of its weight gradient
+            delta = torch.func.vjp(stage.activation, pre)[1](upstream)[0]
+            (grad_conv,) = _layer_grads(grads, stage.name, ("weight",))
+            extra = {"delta": delta, "grad_weight": grad_conv}
+            upstream = conv.ConvMap.of(stage.conv, stage.in_shape).adjoint(delta)
         if stage.conv.bias is not None:
             pre = pre - stage.conv.bias.detach().to(pre.dtype)[:, None, None]
-        features, info = conv.solve(stage.conv, pre, stage.in_shape, tol=tol, max_iter=max_iter)
+        features, info = conv.solve(stage.conv, pre, stage.in_shape, tol=tol, max_iter=max_iter, **extra)
         results.append((stage.name, features, info))
     return [(key, value.reshape(*clients, *value.shape[1:]), info) for key, value, info in results]
 
 
 def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[int] | None = None,
-               strict: bool = True, tol: float = 1e-6, max_iter: int = 500) -> Tensor:
+               strict: bool = True, tol: float = 1e-6, max_iter: int = 500,
+               weight_grads: bool = False) -> Tensor:
     """The private input of a one-sample message through a CNN, in closed form (chapter 03).
 
     1. Chapter 01's closed form (:func:`invert_linear`) on the first biased Linear after
@@ -451,9 +479,12 @@ def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence
         strict: raise when a layer is below the bound or a recovered activation is out of
             range; ``False`` returns the minimum-norm guess instead (to study the failure).
         tol, max_iter: stopping rule of each conv solve (see :func:`recon_lib.conv.cgls`).
+        weight_grads: also use each conv's weight gradient, h·C·k² more linear equations on
+            its input once δ at its output is known (it is: W_linᵀ δ_lin, then backwards
+            through the recovered layers). Rescues layers at or even below the bound.
 
     Raises:
         TypeError: unsupported layers (pooling, batch norm, grouped convs...) or model types.
         ValueError: too few kernels (says the bound), no bias, ReLU, bad shapes or gradients.
     """
-    return invert_cnn_stages(model, grads, in_shape, strict, tol, max_iter)[-1][1]
+    return invert_cnn_stages(model, grads, in_shape, strict, tol, max_iter, weight_grads)[-1][1]

@@ -100,3 +100,13 @@ def test_run_dlg_rejects_bad_messages(lenet_case):
         run_dlg(model, broken, (3, 8, 8), 4, steps=1)
     with pytest.raises(ValueError, match="positive"):
         run_dlg(model, message, (3, 8, 8), 4, steps=0)
+
+
+@pytest.mark.parametrize("h", [1, 8, 16, 17, 256, 1024])
+def test_invert_linear_stays_within_float32_round_off_for_any_width(h):
+    """The combination over h units must not accumulate error as h grows (float32, x in [0, 1])."""
+    g = torch.Generator().manual_seed(h)
+    x = torch.rand(3, 3072, generator=g)
+    delta = torch.randn(3, h, generator=g) * 10 ** torch.empty(3, h).uniform_(-3, 0, generator=g)
+    x_hat = rl.analytic.invert_linear(delta[..., None] * x[:, None, :], delta)
+    assert (x_hat - x).abs().max() <= 6e-7
