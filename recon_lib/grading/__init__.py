@@ -35,7 +35,10 @@ Adding a chapter's checks (the pattern ``ch00.py`` and ``ch01.py`` follow)
    ``### END SOLUTION`` in a function, follow it with a graded cell calling
    ``rl.grading.check("NN.name", fn)`` (extra seeds between ``### BEGIN HIDDEN TESTS`` /
    ``### END HIDDEN TESTS``), then run ``python scripts/make_exercises.py``.
-4. Add the typical wrong answers to ``tests/test_grading.py`` (at least two per task).
+4. Add ``tests/test_grading_chNN.py``: a right answer per task that passes, and at least two
+   typical wrong answers per task rejected with their specific message (as in
+   ``tests/test_grading.py`` for chapters 00 and 01). ``tests/test_exercises.py`` then checks
+   the new notebook's metadata, its generated exercise and its stubs without further edits.
 """
 from __future__ import annotations
 
