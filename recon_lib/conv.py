@@ -205,14 +205,46 @@ def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor],
     return x, SolveInfo(iterations, relative, relative <= tol)
 
 
+@dataclass(frozen=True)
+class WeightGradMap:
+    """x ↦ ∂ℓ/∂W of a conv layer when δ = ∂ℓ/∂(conv output) is known: extra equations on x.
+
+    ∂ℓ/∂W[o, c, a, b] = Σ_positions δ[o, pos] · x[c, pos·s − p + (a, b)·dilation] is linear in x,
+    with h·C·k² rows: a patch matrix of x (``F.unfold``) times δ. Chapter 03 adds these rows to
+    the conv's own equations, which lifts the stall exactly at the kernel bound.
+    """
+
+    layer: nn.Conv2d
+    in_shape: Shape
+    delta: Tensor  # N × h × H′ × W′
+
+    def _unfold(self) -> dict:
+        return {"kernel_size": self.layer.kernel_size, "dilation": self.layer.dilation,
+                "padding": _int_padding(self.layer), "stride": self.layer.stride}
+
+    def apply(self, x: Tensor) -> Tensor:
+        """N×C×H×W → N×h×(C·k²): the weight gradient each image would produce."""
+        patches = F.unfold(x, **self._unfold())  # N × C·k² × positions
+        return self.delta.flatten(2).to(x.dtype) @ patches.transpose(1, 2)
+
+    def adjoint(self, g: Tensor) -> Tensor:
+        """N×h×(C·k²) → N×C×H×W, the transpose of :meth:`apply`."""
+        columns = g.transpose(1, 2) @ self.delta.flatten(2).to(g.dtype)
+        return F.fold(columns, self.in_shape[1:], **self._unfold())
+
+
 def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-6,
-          max_iter: int = 500) -> tuple[Tensor, SolveInfo]:
+          max_iter: int = 500, delta: Tensor | None = None,
+          grad_weight: Tensor | None = None) -> tuple[Tensor, SolveInfo]:
     """The input of a conv layer from its output without bias, y = A x, matrix-free (CGLS).
 
     Args:
         layer: the ``nn.Conv2d`` (its bias is *not* applied: subtract it from y first).
         y: N×h×H′×W′ outputs.
         in_shape: (C, H, W) of one input.
+        delta, grad_weight: optionally δ = ∂ℓ/∂y (N×h×H′×W′) and the layer's weight gradient
+            from the message (N×h×C×k×k, or h×C×k×k for one image): their h·C·k² equations
+            (:class:`WeightGradMap`) are stacked under A x = y, scaled to the same norm.
     """
     conv = ConvMap.of(layer, in_shape)
     if y.ndim != 4 or tuple(y.shape[1:]) != conv.out_shape:
@@ -220,7 +252,24 @@ def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-
                          f"in_shape {conv.in_shape}, got {tuple(y.shape)}")
     if y.device != layer.weight.device:
         raise ValueError(f"y is on {y.device} but the layer on {layer.weight.device}")
-    return cgls(conv.apply, conv.adjoint, y, tol=tol, max_iter=max_iter)
+    if delta is None:
+        return cgls(conv.apply, conv.adjoint, y, tol=tol, max_iter=max_iter)
+    if grad_weight is None or delta.shape != y.shape or grad_weight.shape[-4:] != layer.weight.shape:
+        raise ValueError(f"need delta shaped like y {tuple(y.shape)} and grad_weight shaped like the "
+                         f"layer's weight {tuple(layer.weight.shape)}")
+    extra = WeightGradMap(conv.layer, conv.in_shape, delta)
+    target = grad_weight.reshape(len(y), layer.out_channels, -1).to(y.dtype)
+    scale = float(y.norm() / target.norm().clamp_min(torch.finfo(y.dtype).tiny))
+    split = y[0].numel()
+
+    def apply(x: Tensor) -> Tensor:
+        return torch.cat([conv.apply(x).flatten(1), scale * extra.apply(x).flatten(1)], 1)
+
+    def adjoint(r: Tensor) -> Tensor:
+        return (conv.adjoint(r[:, :split].reshape(y.shape))
+                + scale * extra.adjoint(r[:, split:].reshape(target.shape)))
+
+    return cgls(apply, adjoint, torch.cat([y.flatten(1), scale * target.flatten(1)], 1), tol, max_iter)
 
 
 # --- Undoing the activations between conv layers ---------------------------------------------

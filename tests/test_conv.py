@@ -126,3 +126,32 @@ def test_solve_on_gpu_matches_cpu():
     y = rl.conv.ConvMap.of(layer, (3, 16, 16)).apply(x)
     on_gpu, _ = rl.conv.solve(layer.cuda(), y.cuda(), (3, 16, 16), tol=1e-12)
     torch.testing.assert_close(on_gpu.cpu(), x)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES[:5])
+def test_weight_grad_map_is_the_weight_gradient_and_its_adjoint(geometry):
+    layer = layer_of(**geometry)
+    x = torch.randn(2, 2, 7, 9, dtype=torch.float64)
+    delta = torch.randn(2, *rl.conv.ConvMap.of(layer, (2, 7, 9)).out_shape, dtype=torch.float64)
+    weight_grad = rl.conv.WeightGradMap(layer, (2, 7, 9), delta)
+    for i in range(2):  # per image: autograd's ∂/∂W of Σ δ·conv(x)
+        expected = torch.func.grad(lambda w: (delta[i] * torch.func.functional_call(
+            layer, {"weight": w, "bias": layer.bias}, (x[i:i + 1],))[0]).sum())(layer.weight.detach())
+        torch.testing.assert_close(weight_grad.apply(x)[i], expected.reshape(layer.out_channels, -1))
+    g, pullback = vjp(weight_grad.apply, x)
+    cotangent = torch.randn_like(g)
+    torch.testing.assert_close(weight_grad.adjoint(cotangent), pullback(cotangent)[0])
+
+
+def test_solve_with_weight_gradient_equations_below_the_count():
+    torch.manual_seed(2)
+    layer = nn.Conv2d(1, 3, 3, stride=2, padding=1).double()  # 3·16 = 48 < 64 rows; + 3·9 = 75
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    delta = torch.randn(1, 3, 4, 4, dtype=torch.float64)
+    y = rl.conv.ConvMap.of(layer, (1, 8, 8)).apply(x)
+    grad_weight = rl.conv.WeightGradMap(layer, (1, 8, 8), delta).apply(x).reshape(layer.weight.shape)
+    plain, _ = rl.conv.solve(layer, y, (1, 8, 8), tol=1e-12, max_iter=3000)
+    both, info = rl.conv.solve(layer, y, (1, 8, 8), tol=1e-12, max_iter=3000, delta=delta, grad_weight=grad_weight)
+    assert info.converged and rl.metrics.psnr(both, x) > 100 > rl.metrics.psnr(plain, x)
+    with pytest.raises(ValueError, match="delta shaped like y"):
+        rl.conv.solve(layer, y, (1, 8, 8), delta=delta[:, :2], grad_weight=grad_weight)

@@ -115,3 +115,27 @@ def test_conv_without_bias_is_fine():
 def test_reconstruct_still_points_convs_to_chapter_03():
     with pytest.raises(TypeError, match="invert_cnn"):
         rl.analytic.reconstruct(rl.models.lenet_dlg(), {})
+
+
+def test_weight_gradients_recover_a_layer_below_the_forward_bound():
+    torch.manual_seed(3)
+    x, _ = rl.datasets.load("faces", n=1, size=8)
+    model = rl.models.cnn((1, 8, 8), [3], 4, kernel_size=3, stride=2, padding=1).double()  # bound 4
+    grads = message(model, x[0].double())
+    with pytest.raises(ValueError, match="= 4"):
+        rl.analytic.invert_cnn(model, grads)
+    recovered = rl.analytic.invert_cnn(model, grads, weight_grads=True, tol=1e-12, max_iter=3000)
+    assert rl.metrics.psnr(recovered, x[0].double()) > 80
+    too_few = rl.models.cnn((1, 8, 8), [2], 4, kernel_size=3, stride=2, padding=1)  # 32 + 18 < 64
+    with pytest.raises(ValueError, match="even with its weight gradient"):
+        rl.analytic.invert_cnn(too_few, message(too_few, x[0]), weight_grads=True)
+
+
+def test_weight_gradients_take_the_closed_route_through_two_layers():
+    torch.manual_seed(4)
+    model = rl.models.cnn((2, 8, 8), [2, 2], 3, kernel_size=3).double()  # both exactly on the bound
+    x = torch.rand(2, 8, 8, dtype=torch.float64)
+    stages = rl.analytic.invert_cnn_stages(model, message(model, x), weight_grads=True, tol=1e-12,
+                                           max_iter=3000)
+    torch.testing.assert_close(stages[1][1], model[:2](x[None])[0].detach(), atol=1e-8, rtol=0)
+    assert rl.metrics.psnr(stages[-1][1], x) > 80
