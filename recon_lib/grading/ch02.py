@@ -1,0 +1,227 @@
+"""Checks of exercise set 02, batches (``exercises/02_batches.ipynb``).
+
+Every case is a fresh client: a random sigmoid MLP (random first width h, head with at least B
+classes), a batch of B real MNIST digits at a random size, distinct labels, and its FedSGD
+message. Answers are compared with :mod:`recon_lib.conditions`, :mod:`recon_lib.analytic` and
+:mod:`recon_lib.metrics` (the references) and with the private batch itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import Tensor, nn
+
+from .. import analytic, conditions, datasets, fl, metrics, models
+from . import ask, cases, constant_factor, expect_close, expect_tensor, fail, first_match, task
+
+SIDES = (8, 12, 28)  # digit sizes the cases draw from: d = 64, 144 or 784
+
+
+@lru_cache(maxsize=len(SIDES))
+def _digits(side: int) -> Tensor:
+    return datasets.load("mnist", size=side)[0]
+
+
+@dataclass
+class _Client:
+    model: nn.Sequential
+    x: Tensor  # B × 1 × side × side
+    y: Tensor
+    message: dict[str, Tensor]
+    delta: Tensor  # h × B
+    case: str
+
+
+def _client(batch_size: int | None = None, h: int | None = None) -> _Client:
+    """A fresh victim and batch: random side, B, h (unless given) and distinct labels."""
+    side = SIDES[cases.randint(0, len(SIDES) - 1)]
+    size = cases.randint(2, 6) if batch_size is None else batch_size
+    width = cases.randint(size, size + 6) if h is None else h
+    n_classes = max(10, size)
+    pool = _digits(side)
+    x = pool[torch.randperm(len(pool))[:size]]
+    y = torch.randperm(n_classes)[:size]
+    model = models.mlp((1, side, side), [width], n_classes)
+    delta = conditions.first_layer_deltas(model, x, y)
+    case = f"B={size} digits of {side}×{side}, h={width}, labels {sorted(y.tolist())}"
+    return _Client(model, x, y, fl.client_update(model, x, y), delta, case)
+
+
+# --- Task 02.gradient ---------------------------------------------------------------------------
+@task("02.gradient", title="the batch gradient of the first layer", n_cases=5,
+      hint="the client averages: ∇W = (1/B) Δ Xᵀ and ∇b = (1/B) Δ 1, with X one image per row.")
+def gradient(answer: Callable, n_cases: int) -> None:
+    """``answer(delta, X) -> (grad_W, grad_b)`` with delta h × B and X B × d (flattened images)."""
+    for _ in range(n_cases):
+        client = _client()
+        size, flat = client.x.shape[0], client.x.flatten(1)
+        got = ask(answer, client.delta, flat, case=client.case)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            fail(f"return a pair (grad_W, grad_b), got {type(got).__name__}.", client.case)
+        want_w, want_b = client.message["1.weight"], client.message["1.bias"]
+        if isinstance(got[0], Tensor) and got[0].shape == want_w.T.shape and want_w.shape != want_w.T.shape:
+            fail(f"your ∇W is {tuple(got[0].shape)}, the transpose: it has one row per unit (h × d), "
+                 "Δ Xᵀ not X Δᵀ.", client.case)
+        grad_w = expect_tensor(got[0], want_w.shape, client.case, "your grad_W")
+        grad_b = expect_tensor(got[1], want_b.shape, client.case, "your grad_b")
+        for mine, want, name in ((grad_w, want_w, "∇W"), (grad_b, want_b, "∇b")):
+            factor = constant_factor(mine, want)
+            if factor is not None and abs(factor - size) < 1e-3:
+                fail(f"your {name} is B = {size} times too large: the client sends the gradient of the "
+                     "*average* loss, so divide by B.", client.case)
+            if factor is not None and abs(factor - 1 / size) < 1e-3:
+                fail(f"your {name} is B = {size} times too small: divide by B once, not twice.", client.case)
+            expect_close(mine, want, f"your {name} differs from the client's message", client.case,
+                         atol=1e-6, rtol=1e-4)
+
+
+# --- Task 02.mixture --------------------------------------------------------------------------
+@task("02.mixture", title="the mixture weights of each unit", n_cases=5,
+      hint="unit i's ratio ∇W_i / ∇b_i = Σ_n δ_in x_n / Σ_m δ_im: normalise each *row* of Δ by its sum.")
+def mixture(answer: Callable, n_cases: int) -> None:
+    """``answer(delta) -> omega`` (h × B), each row of Δ divided by its (signed) sum."""
+    for _ in range(n_cases):
+        client = _client()
+        delta = client.delta
+        got = expect_tensor(ask(answer, delta, case=client.case), delta.shape, client.case)
+        want = conditions.mixture_weights(delta)
+        message = first_match(got, [
+            (delta, "you returned Δ itself: the ratio divides by ∇b_i = (1/B) Σ_m δ_im, so each row is "
+                    "divided by its sum."),
+            (delta / delta.sum(0, keepdim=True), "you normalised the columns (images); the ratio is per "
+                                                 "unit, so normalise each row."),
+            (delta / delta.abs().sum(1, keepdim=True), "divide by the signed sum Σ_m δ_im, not by Σ_m |δ_im|: "
+                                                      "that is what ∇b_i is."),
+            (delta / delta.shape[1], "dividing by B is not it: divide each row by its own sum.")])
+        if message:
+            fail(message, client.case)
+        expect_close(got, want, "your weights do not turn the batch into each unit's ratio", client.case)
+
+
+# --- Task 02.span -------------------------------------------------------------------------------
+@task("02.span", title="the leaked span of the batch", n_cases=5,
+      hint="the right singular vectors of ∇W with non-negligible singular values; at most B of them.")
+def span(answer: Callable, n_cases: int) -> None:
+    """``answer(grad_W, B) -> V`` (d × r) orthonormal, span = row space of ∇W (rank ≤ B)."""
+    for index in range(n_cases):
+        size = cases.randint(2, 5)
+        h = size + cases.randint(2, 6) if index % 2 == 0 else size   # wide layer, or exactly h = B
+        client = _client(size, h)
+        grad_w = client.message["1.weight"]
+        want = analytic.batch_span(grad_w, client.message["1.bias"], size)
+        got = ask(answer, grad_w, size, case=client.case)
+        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == h and got.shape[0] != grad_w.shape[1]:
+            fail(f"your basis has {h} rows, one per unit: those are left singular vectors (U). The images "
+                 f"live in ℝ^d, so the span is spanned by right singular vectors (rows of Vh in torch.linalg.svd).",
+                 client.case)
+        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > size:
+            fail(f"your basis has {got.shape[1]} columns, but the batch spans at most B = {size} "
+                 "directions: keep only the singular vectors with non-negligible singular values.", client.case)
+        got = expect_tensor(got, want.shape, client.case)
+        gram = got.T.double() @ got.double()
+        if not torch.allclose(gram, torch.eye(gram.shape[0], dtype=torch.float64), atol=1e-4):
+            fail("your columns are not orthonormal (VᵀV ≠ I): rows of ∇W span the right space but are not "
+                 "a basis you can project with. Use the SVD.", client.case)
+        residual = analytic.span_residual(client.x.flatten(1), got.to(client.x.dtype))
+        if residual.max() > 1e-4:
+            fail(f"a true image of the batch is not in your span (relative residual {residual.max():.1e}).",
+                 client.case)
+
+
+# --- Task 02.membership -------------------------------------------------------------------------
+@task("02.membership", title="test membership in the span", n_cases=5,
+      hint="project onto the span with V Vᵀ; the residual ‖x − V Vᵀ x‖ relative to ‖x‖ is ≈ 0 for members.")
+def membership(answer: Callable, n_cases: int) -> None:
+    """``answer(candidates, V) -> residuals`` (N,) relative distance of each row from span(V)."""
+    for _ in range(n_cases):
+        client = _client()
+        size = client.x.shape[0]
+        basis = analytic.batch_span(client.message["1.weight"], client.message["1.bias"], size)
+        pool = _digits(client.x.shape[-1])
+        outsiders = pool[torch.randperm(len(pool))[:3]]
+        scale = torch.rand(size + 3, 1) * 3 + 0.5   # members at any brightness are still members
+        candidates = torch.cat([client.x, outsiders]).flatten(1) * scale
+        got = expect_tensor(ask(answer, candidates, basis, case=client.case), (size + 3,), client.case)
+        want = analytic.span_residual(candidates, basis)
+        inside = (candidates @ basis).norm(dim=1) / candidates.norm(dim=1)
+        absolute = (candidates - candidates @ basis @ basis.T).norm(dim=1)
+        message = first_match(got, [
+            (inside, "that is the size of the part *inside* the span; the membership residual is the part "
+                     "left outside: x − V Vᵀ x."),
+            (absolute, "divide by ‖x‖: a brighter image has a larger absolute residual for the same fit."),
+            (want.square(), "take the norm, not its square."),
+            (1 - want, "the residual of a member is ≈ 0 and of an outsider ≈ 1, not the other way round.")],
+            atol=1e-4, rtol=1e-3)
+        if message:
+            fail(message, client.case)
+        expect_close(got, want, "your residuals are not ‖x − V Vᵀ x‖ / ‖x‖", client.case, atol=1e-4, rtol=1e-3)
+
+
+# --- Task 02.labels ---------------------------------------------------------------------------
+@task("02.labels", title="the labels of a batch with distinct labels", n_cases=6,
+      hint="∇c_k = (1/B) Σ_n (p_nk − [y_n = k]): the classes in the batch are the B most negative entries.")
+def labels(answer: Callable, n_cases: int) -> None:
+    """``answer(grad_head_bias, B) -> labels`` (B class indices, any order)."""
+    for _ in range(n_cases):
+        client = _client()
+        size, scores = client.x.shape[0], client.message["3.bias"]
+        got = ask(answer, scores, size, case=client.case)
+        if isinstance(got, (list, tuple)):
+            got = torch.as_tensor(got)
+        got = expect_tensor(got, (size,), client.case)
+        if got.is_floating_point() or got.dtype == torch.bool:
+            fail(f"return class indices (integers), got a {got.dtype} tensor.", client.case)
+        truth = sorted(client.y.tolist())
+        mine = sorted(got.tolist())
+        if mine == truth:
+            continue
+        if mine == sorted(torch.topk(scores, size).indices.tolist()):
+            fail("you took the B *largest* entries; a class present in the batch gets p − 1 < 0: take the "
+                 "most negative ones.", client.case)
+        if len(set(mine)) == 1:
+            fail("you returned one class B times; each image has its own label here: take B different "
+                 "classes.", client.case)
+        fail(f"your labels {mine} are not the batch's.", client.case)
+
+
+# --- Task 02.match -----------------------------------------------------------------------------
+def _greedy_trap() -> tuple[Tensor, Tensor]:
+    """Originals and shuffled reconstructions where the nearest pair is not in the best pairing.
+
+    Reconstruction 0 is x₀ plus a little noise, reconstruction 1 a bad one, x₀ − 2(x₁ − x₀):
+    pairing 0 with x₀ (the closest pair) forces 1 onto x₁ at cost 9‖x₁ − x₀‖², while the best
+    pairing (1 with x₀, 0 with x₁) costs about 5‖x₁ − x₀‖². Nearest neighbours per original pick
+    reconstruction 0 twice.
+    """
+    pool = _digits(SIDES[cases.randint(0, len(SIDES) - 1)])
+    x = pool[torch.randperm(len(pool))[:4]]
+    noisy = x + 0.02 * torch.randn_like(x)
+    made = torch.stack([noisy[0], 3 * x[0] - 2 * x[1], noisy[2], noisy[3]])
+    return made[torch.randperm(4)], x
+
+
+@task("02.match", title="pair reconstructions with originals", n_cases=6,
+      hint="a permutation minimising the total MSE: scipy.optimize.linear_sum_assignment on the B × B cost.")
+def match(answer: Callable, n_cases: int) -> None:
+    """``answer(x_hat, x) -> perm`` with x_hat[perm][i] paired with x[i] (LongTensor of B)."""
+    for _ in range(n_cases):
+        x_hat, x = _greedy_trap()
+        case = f"B=4 digits of {x.shape[-1]}×{x.shape[-1]} (one reconstruction is bad)"
+        got = ask(answer, x_hat, x, case=case)
+        if isinstance(got, (list, tuple)):
+            got = torch.as_tensor(got)
+        got = expect_tensor(got, (4,), case)
+        if got.is_floating_point():
+            fail("return integer indices (a LongTensor), not floats.", case)
+        if sorted(got.tolist()) != [0, 1, 2, 3]:
+            fail(f"{got.tolist()} is not a permutation: each reconstruction must be used exactly once "
+                 "(nearest neighbours per original can pick one twice).", case)
+        _, want = metrics.match(x_hat, x)
+        total = metrics.mse(x_hat[got], x).sum()
+        best = metrics.mse(x_hat[want], x).sum()
+        if total > best * (1 + 1e-9) + 1e-12:
+            fail("your pairing is a permutation but not the one with the smallest total MSE; pairing "
+                 "greedily, best match first, can lock in a bad pair. Solve the assignment problem.", case)
