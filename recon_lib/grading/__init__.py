@@ -34,7 +34,9 @@ Adding a chapter's checks (the pattern ``ch00.py`` and ``ch01.py`` follow)
 3. In ``solutions/NN_topic.ipynb`` put the answer between ``### BEGIN SOLUTION`` /
    ``### END SOLUTION`` in a function, follow it with a graded cell calling
    ``rl.grading.check("NN.name", fn)`` (extra seeds between ``### BEGIN HIDDEN TESTS`` /
-   ``### END HIDDEN TESTS``), then run ``python scripts/make_exercises.py``.
+   ``### END HIDDEN TESTS``). Give every cell a unique stable id, state "**Points:** N in M
+   tasks" in the first cell, then run ``python scripts/run_notebooks.py solutions/NN_topic.ipynb``
+   and ``python scripts/make_exercises.py``.
 4. Add ``tests/test_grading_chNN.py``: a right answer per task that passes, and at least two
    typical wrong answers per task rejected with their specific message (as in
    ``tests/test_grading.py`` for chapters 00 and 01). ``tests/test_exercises.py`` then checks
