@@ -37,6 +37,14 @@ def test_run_case_below_the_bound_fails_and_says_so():
     assert "is below" in cw.describe(row)
 
 
+def test_weight_gradients_switch_rescues_a_layer_below_the_bound():
+    x = image(1, 8)
+    plain = cw.run_case(x, k=3, s=2, p=1, h=3)  # bound 4; 3·16 + 3·9 = 75 ≥ 64 with weight grads
+    rescued = cw.run_case(x, k=3, s=2, p=1, h=3, weight_grads=True)
+    assert plain["psnr"] < 30 < 40 < rescued["psnr"]
+    assert "weight-gradient" in cw.describe(rescued) and "weight-gradient" not in cw.describe(plain)
+
+
 def test_victim_leaves_the_global_random_state_alone():
     torch.manual_seed(0)
     expected = torch.rand(3)
@@ -66,7 +74,8 @@ def test_figure_and_explorer_build():
     figure = cw.figure(x, cw.run_case(x, 3, 1, 1, 2))
     assert "bound 1" in figure.texts[0].get_text() or figure._suptitle is not None
     widget = cw.explorer(x)
-    assert {child.description for child in widget.children[:-1]} >= {"kernel k", "kernels h"}
+    assert {child.description for child in widget.children[:-1]} >= {"kernel k", "kernels h",
+                                                                     "use weight gradients"}
 
 
 @pytest.mark.parametrize("bad", [torch.rand(6, 6), torch.rand(1, 6, 5), "not an image"])

@@ -42,8 +42,12 @@ def _check_image(image: Tensor) -> tuple[int, int]:
     return image.shape[0], image.shape[1]
 
 
-def run_case(image: Tensor, k: int, s: int, p: int, h: int, seed: int = 0, label: int = 0) -> dict:
+def run_case(image: Tensor, k: int, s: int, p: int, h: int, seed: int = 0, label: int = 0,
+             weight_grads: bool = False) -> dict:
     """One setting of the explorer: the count, the rank, and what the server reconstructs.
+
+    ``weight_grads`` adds the conv's weight-gradient equations to the solve (see
+    :func:`recon_lib.analytic.invert_cnn`), which rescues layers at and below the bound.
 
     Returns:
         A dict with the settings, ``d_out``, ``bound``, ``gap`` (see
@@ -54,13 +58,15 @@ def run_case(image: Tensor, k: int, s: int, p: int, h: int, seed: int = 0, label
     bound = conditions.min_kernels(d, channels, k, s, p)  # validates the geometry first
     model = victim(image.shape, h, k, s, p, seed=seed)
     message = fl.client_update(model, image[None], torch.tensor([label]))
-    stages = analytic.invert_cnn_stages(model, message, image.shape, strict=False)
+    stages = analytic.invert_cnn_stages(model, message, image.shape, strict=False,
+                                        weight_grads=weight_grads)
     x_hat, info = stages[-1][1], stages[-1][2]
     rank = conditions.conv_rank(channels, d, h, k, s, p, seed) if channels * d * d <= DENSE_LIMIT else None
     return dict(C=channels, d=d, k=k, s=s, p=p, h=h, d_out=conditions.conv_output_width(d, k, s, p),
                 bound=bound, gap=conditions.bound_gap(d, k, s, p),
                 rank=rank, full_rank=None if rank is None else rank == channels * d * d,
-                x_hat=x_hat, psnr=float(metrics.psnr(x_hat, image)), iterations=info.iterations)
+                x_hat=x_hat, psnr=float(metrics.psnr(x_hat, image)), iterations=info.iterations,
+                weight_grads=weight_grads)
 
 
 def describe(row: dict) -> str:
@@ -69,8 +75,9 @@ def describe(row: dict) -> str:
     rank = "" if row["rank"] is None else (f", rank {row['rank']}/{row['C'] * row['d'] ** 2}"
                                            f"{' (full)' if row['full_rank'] else ''}")
     gap = f", count misses: {row['gap']}" if row["gap"] else ""
+    equations = " (+ weight-gradient equations)" if row.get("weight_grads") else ""
     return (f"d′ = {row['d_out']}, bound h ≥ {row['bound']}: h = {row['h']} {verdict} it{rank}{gap}; "
-            f"reconstruction {row['psnr']:.1f} dB after {row['iterations']} CGLS iterations")
+            f"reconstruction{equations} {row['psnr']:.1f} dB after {row['iterations']} CGLS iterations")
 
 
 def figure(image: Tensor, row: dict) -> Figure:
@@ -105,12 +112,12 @@ def transition(images: Tensor, k: int, s: int, p: int, kernels: Sequence[int], s
 
 
 def explorer(image: Tensor, max_kernels: int = 16):
-    """Sliders for k, s, p and h that re-run :func:`run_case` and show the result (ipywidgets)."""
+    """Sliders for k, s, p, h and a weight-gradient switch that re-run :func:`run_case` (ipywidgets)."""
     import ipywidgets as widgets
 
-    def update(k: int, s: int, p: int, h: int) -> None:
+    def update(k: int, s: int, p: int, h: int, weight_grads: bool) -> None:
         try:
-            row = run_case(image, k, s, p, h)
+            row = run_case(image, k, s, p, h, weight_grads=weight_grads)
         except ValueError as error:  # e.g. kernel larger than the padded image
             print(f"not a valid layer: {error}")
             return
@@ -123,7 +130,8 @@ def explorer(image: Tensor, max_kernels: int = 16):
         k=widgets.IntSlider(value=3, min=1, max=7, description="kernel k"),
         s=widgets.IntSlider(value=1, min=1, max=4, description="stride s"),
         p=widgets.IntSlider(value=1, min=0, max=3, description="padding p"),
-        h=widgets.IntSlider(value=image.shape[0] + 1, min=1, max=max_kernels, description="kernels h"))
+        h=widgets.IntSlider(value=image.shape[0] + 1, min=1, max=max_kernels, description="kernels h"),
+        weight_grads=widgets.Checkbox(value=False, description="use weight gradients"))
 
 
 def condition_sweep(in_shape: Sequence[int], kernels: Sequence[int], k: int = 5, seed: int = 0,
