@@ -3,4 +3,5 @@ browser); the ipywidgets wrappers only wire sliders to those functions."""
 from . import one_node  # chapter 01: depth, activation, width
 from . import batches  # chapter 02: batch size B, width h, method
 from . import convolutions  # chapter 03: kernel size, stride, padding, kernel count h
+from . import medical  # chapter 05: kernel count h of a hospital's CNN, slice
 from . import defences  # chapter 07: defence and its strength
