@@ -296,3 +296,9 @@ def _to_cuda(value):
 def test_answers_returned_on_the_gpu_are_accepted(task_id):
     right = RIGHT[task_id]
     check(task_id, lambda *args: _to_cuda(right(*args)))
+
+
+def test_import_recon_lib_is_enough_for_the_check_cells():
+    import recon_lib as rl
+
+    assert rl.grading.check is check
