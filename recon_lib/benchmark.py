@@ -313,7 +313,7 @@ def summarise(rows: Sequence[Mapping], by: Sequence[str] = ("method", "kind")) -
     """Mean ± spread (sample standard deviation over images and seeds) per group.
 
     Returns one dict per group, in first-seen order: the ``by`` keys, ``status``, ``n`` and
-    ``<metric>_mean`` / ``<metric>_std`` for every metric in :data:`METRICS`.
+    ``<metric>_mean`` / ``<metric>_std`` for every metric of :data:`METRICS` the rows have.
     """
     if not rows:
         raise ValueError("no rows to summarise")
@@ -323,7 +323,7 @@ def summarise(rows: Sequence[Mapping], by: Sequence[str] = ("method", "kind")) -
     summary = []
     for key, members in groups.items():
         entry = {**dict(zip(by, key)), "status": members[0].get("status", ""), "n": len(members)}
-        for metric in METRICS:
+        for metric in (m for m in METRICS if m in rows[0]):
             entry[f"{metric}_mean"], entry[f"{metric}_std"] = _mean_spread([r[metric] for r in members])
         summary.append(entry)
     return summary
