@@ -382,7 +382,8 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
     * ``"optimisation"`` — chapter 04's gradient matching over whole images (preset ``"paper"``).
 
     The optimisation attacks are given the true ``labels``: a stronger attacker than the
-    course's default, so a defence that stops it also stops the weaker one.
+    course's default, so a defence that stops it also stops the weaker one. Pixels of a run
+    that diverged (NaN, e.g. on a message pruned to almost nothing) count as black.
     """
     if kind == "closed_form":
         try:
@@ -393,7 +394,7 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
         raise ValueError(f"unknown attack {kind!r}; choose one of {ATTACKS}")
     result = optimize.gradient_matching(model, message, batch_size, labels=labels,
                                         span=kind == "span", steps=steps, seed=seed, progress=False)
-    return result.images.clamp(0, 1)
+    return torch.nan_to_num(result.images, nan=0.0).clamp(0, 1)
 
 
 def score(images: Tensor, x: Tensor) -> tuple[float, float]:
