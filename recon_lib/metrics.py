@@ -7,6 +7,8 @@ anything else is treated as one image and gives a float-valued 0-d tensor.
 * PSNR — 10·log10(1 / MSE) in dB for a data range of 1: ≈20 dB is a blurry likeness, ≥30 dB is
   hard to tell apart by eye, ≥40 dB is exact up to rounding; ∞ when identical.
 * SSIM — structural similarity (Wang et al. 2004), from scikit-image; 1 is perfect.
+* :func:`match` — pairs a batch of reconstructions with its originals (Hungarian method,
+  scipy) before any of the above is computed: a batch attack returns images in no order.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Chapter 02 closed forms: the leaked span of a batch and its distinct labels."""
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recon_lib as rl
 
@@ -136,3 +138,14 @@ def test_label_counts_reject_bad_input():
     no_bias = rl.models.mlp((1, 8, 8), [4], 10, bias=False)
     with pytest.raises(ValueError, match="no bias"):
         rl.analytic.recover_label_counts(no_bias, {}, 4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(b=st.integers(1, 6), extra=st.integers(0, 6), side=st.integers(3, 6), seed=st.integers(0, 1000))
+def test_span_property_any_shape_at_or_above_the_bound(b, extra, side, seed):
+    """Whenever h ≥ B the leaked basis is orthonormal, has B columns and holds every image."""
+    model, x, y, message = batch_message(b + extra, batch_size=b, d=(1, side, side), seed=seed)
+    basis = rl.analytic.batch_span(message["1.weight"], message["1.bias"], b)
+    assert basis.shape == (side * side, b)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(b), atol=1e-5, rtol=0)
+    assert rl.analytic.span_residual(x, basis).max() <= 1e-4

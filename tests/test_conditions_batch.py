@@ -99,3 +99,17 @@ def test_same_gradient_batch_rejects_mismatched_shapes():
         conditions.same_gradient_batch(torch.rand(2, 5), torch.rand(4, 9), torch.rand(4, 9))
     with pytest.raises(ValueError, match="delta"):
         conditions.same_gradient_batch(torch.rand(2, 4), torch.rand(4, 9), torch.rand(4, 8))
+
+
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(1, 6), extra=st.integers(1, 5), d=st.integers(8, 30), seed=st.integers(0, 1000))
+def test_alias_batch_property_for_any_shape_below_the_bound(h, extra, d, seed):
+    """For any Δ with h < B: Δ X′ᵀ = Δ Xᵀ, and X′ − X lies in the null space of Δ."""
+    generator = torch.Generator().manual_seed(seed)
+    b = h + extra
+    delta = torch.randn(h, b, generator=generator, dtype=torch.float64)
+    x, target = (torch.rand(b, d, generator=generator, dtype=torch.float64) for _ in range(2))
+    alias = conditions.same_gradient_batch(delta, x, target)
+    torch.testing.assert_close(delta @ alias, delta @ x)
+    step = alias - x
+    assert step.norm() <= (target - x).norm() + 1e-9   # a projection never lengthens
