@@ -18,6 +18,10 @@ Prints tables and writes ``benchmarks/results/conv.json``:
     (periodic-border estimate, ``rl.conv.condition_number(dense=False)``) and what CGLS
     reaches within a fixed budget of iterations. At h = C (exactly on the bound) the system is
     square but badly conditioned and the solver stalls; one extra kernel fixes it.
+(d) **The stretch: more equations instead of a preconditioner.** The same at-the-bound conv
+    in a sigmoid CNN, inverted from the message with and without the conv's weight-gradient
+    equations (``invert_cnn(weight_grads=True)``).
+(e) The DLG LeNet inverted in closed form with the weight-gradient equations.
 
 Threads: the default is one intra-op thread. On a shared 2-core machine two threads
 oversubscribed and ran up to 10× slower; on a quiet machine try ``--threads 2``.
@@ -87,6 +91,41 @@ def conditioning(x: torch.Tensor, kernels: list[int], budgets: list[int]) -> lis
     return rows
 
 
+def at_the_bound(x: torch.Tensor, budgets: list[int]) -> list[dict]:
+    """A sigmoid CNN with one 3→3 5×5 same conv (exactly on the bound): forward equations only
+    vs with the conv's weight-gradient equations (``invert_cnn(weight_grads=True)``)."""
+    torch.manual_seed(0)
+    model = rl.models.cnn(tuple(x.shape[1:]), [3], 10, kernel_size=5, padding=2)
+    grads = rl.fl.client_update(model, x, torch.tensor([3]))
+    rows = []
+    for weight_grads in (False, True):
+        row = {"weight_grads": weight_grads}
+        for budget in budgets:
+            start = time.perf_counter()
+            image = rl.analytic.invert_cnn(model, grads, tol=1e-9, max_iter=budget, weight_grads=weight_grads)
+            row[f"seconds@{budget}"] = time.perf_counter() - start
+            row[f"psnr_db@{budget}"] = float(rl.metrics.psnr(image, x[0]))
+        rows.append(row)
+    return rows
+
+
+def lenet(repeats: int) -> dict:
+    """The DLG LeNet (3×32×32, 12 kernels per conv, second conv far below the forward bound)
+    inverted in closed form with the weight-gradient equations, on one real CIFAR-100 image."""
+    x, y = rl.datasets.load("cifar100", n=1)
+    torch.manual_seed(0)
+    model = rl.models.lenet_dlg((3, 32, 32), 100)
+    grads = rl.fl.client_update(model, x, y)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        stages = rl.analytic.invert_cnn_stages(model, grads, tol=1e-7, max_iter=2000, weight_grads=True)
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "repeats": repeats,
+            "iterations": [info.iterations for _, _, info in stages[1:]],
+            "psnr_db": float(rl.metrics.psnr(stages[-1][1], x[0]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
@@ -99,7 +138,9 @@ def main() -> None:
                "machine": platform.processor() or platform.machine(), "smoke": args.smoke,
                "image": f"rl.datasets.load('imagenet', n=1, size={size})",
                "headline_3x3": headline(x, 3, repeats), "headline_5x5": headline(x, 5, repeats),
-               "conditioning_5x5": conditioning(x, [3, 4, 5, 6], budgets)}
+               "conditioning_5x5": conditioning(x, [3, 4, 5, 6], budgets),
+               "at_the_bound_weight_grads": at_the_bound(x, budgets),
+               "lenet_weight_grads": lenet(1 if args.smoke else 3)}
     print(f"(a,b) invert_cnn, 3×{size}×{size} ImageNet photo, sigmoid CNN 3→4→5 same convs, {args.threads} thread(s)")
     print(f"{'kernel':>7} {'bounds':>7} {'seconds':>8} {'iters':>10} {'PSNR dB':>8} {'SSIM':>6} {'peak RSS MB':>12}")
     for key in ("headline_3x3", "headline_5x5"):
@@ -112,6 +153,14 @@ def main() -> None:
     for row in results["conditioning_5x5"]:
         print(f"{row['h']:>3} {row['condition_number']:9.1f} " + " ".join(
             f"{row[f'psnr_db@{b}']:8.1f} {row[f'seconds@{b}']:7.2f}" for b in budgets))
+    print(f"\n(d) sigmoid CNN, one 3→3 5×5 same conv (on the bound): invert_cnn within a budget")
+    print(f"{'equations':>22} " + " ".join(f"{'dB@' + str(b):>8} {'s@' + str(b):>7}" for b in budgets))
+    for row in results["at_the_bound_weight_grads"]:
+        name = "forward + weight grad" if row["weight_grads"] else "forward only"
+        print(f"{name:>22} " + " ".join(f"{row[f'psnr_db@{b}']:8.1f} {row[f'seconds@{b}']:7.2f}" for b in budgets))
+    r = results["lenet_weight_grads"]
+    print(f"\n(e) DLG LeNet 3×32×32, closed form with weight-gradient equations: {r['seconds']:.2f} s, "
+          f"{r['psnr_db']:.1f} dB, CGLS iterations per conv {r['iterations']}")
     if not args.smoke:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
