@@ -19,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib
 import nbformat
 import torch
-from torch.nn import functional as F
 
+matplotlib.use("Agg")  # setup cells may import pyplot; no windows from a benchmark
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib.grading as grading  # noqa: E402
@@ -31,14 +32,21 @@ CHECK = "rl.grading.check("
 
 
 def solution_functions() -> dict[str, tuple[str, object]]:
-    """{task id: (function name, function)} from every solution notebook's solution cells."""
+    """{task id: (function name, function)} from every solution notebook.
+
+    Runs each notebook's code cells up to its first task (the setup: imports, data) and then
+    only its solution cells, so the functions see the names they were written against.
+    """
     found = {}
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
-        namespace = {"torch": torch, "F": F}
+        namespace: dict = {}
+        in_setup = True
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution"):
-                exec(cell.source, namespace)  # noqa: S102 - our own solution code
+            in_setup = in_setup and not meta.get("solution")
+            if cell.cell_type == "code" and (in_setup or meta.get("solution")):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    exec(cell.source, namespace)  # noqa: S102 - our own solution code
             elif meta.get("grade") and cell.source.startswith(CHECK):
                 task_id, name = cell.source.splitlines()[0][len(CHECK):-1].split(", ")
                 found[task_id.strip('"')] = (name, namespace[name])
