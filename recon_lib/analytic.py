@@ -157,6 +157,17 @@ def _reads_shape_only(node: torch.fx.Node) -> bool:
             or (node.op == "call_method" and node.target in {"size", "dim"}))
 
 
+def _first_in_sequence(model: nn.Sequential, prefix: str) -> tuple[str, nn.Module]:
+    """First non-reshaping module of a (possibly nested) ``nn.Sequential``."""
+    for name, module in model.named_children():
+        if isinstance(module, PASS_THROUGH_MODULES):
+            continue
+        if isinstance(module, nn.Sequential):
+            return _first_in_sequence(module, prefix=f"{prefix}{name}.")
+        return f"{prefix}{name}", module
+    raise TypeError("the nn.Sequential has no layer that acts on the input")
+
+
 def first_layer(model: nn.Module) -> tuple[str, nn.Module]:
     """The first layer that does arithmetic on the input, walking past reshapes (Flatten, view).
 
@@ -167,6 +178,8 @@ def first_layer(model: nn.Module) -> tuple[str, nn.Module]:
         TypeError: when the model cannot be traced, the input feeds several ops, or the first
             op is not a module (e.g. ``x * 2``).
     """
+    if isinstance(model, nn.Sequential):  # the common case: no tracing needed, microseconds
+        return _first_in_sequence(model, prefix="")
     try:
         graph = torch.fx.symbolic_trace(model).graph
     except Exception as error:  # noqa: BLE001 - fx raises many kinds; all mean "cannot trace"

@@ -196,3 +196,16 @@ def test_reconstruct_on_cuda():
     recovered = rl.analytic.reconstruct(model, rl.fl.client_update(model, x, torch.tensor([1], device="cuda")))
     assert recovered.is_cuda
     torch.testing.assert_close(recovered, x[0], atol=1e-5, rtol=0)
+
+
+def test_first_layer_of_nested_sequential_matches_tracing():
+    model = nn.Sequential(nn.Flatten(), nn.Sequential(nn.Identity(), nn.Linear(6, 3)), nn.Sigmoid())
+    assert rl.analytic.first_layer(model)[0] == "1.1"
+    traced = torch.fx.symbolic_trace(model)
+    first = next(n for n in traced.graph.nodes if n.op == "call_module" and n.target not in ("0", "1.0"))
+    assert first.target == "1.1"
+
+
+def test_empty_sequential_is_rejected():
+    with pytest.raises(TypeError, match="no layer"):
+        rl.analytic.first_layer(nn.Sequential(nn.Flatten()))
