@@ -197,3 +197,44 @@ def test_settings_profiles():
     assert bm.settings("full").sizes["imagenet"] == (224, 224)
     with pytest.raises(ValueError, match="profile"):
         bm.settings("huge")
+
+
+# --- Reading the table -------------------------------------------------------------------------
+def test_flat_baseline_is_minus_ten_log_variance():
+    x = bm.sample("cifar100", 3, size=8)[0]
+    want = -10 * torch.log10(x.double().flatten(1).var(1, correction=0))
+    torch.testing.assert_close(bm.flat_baseline(x), want)
+    flat = x.flatten(1).mean(1)[:, None, None, None].expand_as(x)
+    torch.testing.assert_close(bm.flat_baseline(x), rl.metrics.psnr(flat, x))
+
+
+def _rows(values, prop):
+    return [{"method": "m", "kind": f"k{i % 2}", "psnr": v, "tv": p, "contrast": -p, "unknowns": 1}
+            for i, (v, p) in enumerate(zip(values, prop))]
+
+
+def test_correlations_are_spearman_and_extremes_pick_by_psnr():
+    rows = _rows([10.0, 20.0, 30.0, 40.0], [0.1, 0.3, 0.2, 0.4])
+    rho = bm.correlations(rows, "m", ("tv", "contrast"))
+    assert rho["tv"] == pytest.approx(0.8) and rho["contrast"] == pytest.approx(-0.8)
+    best, worst = bm.extremes(rows, "m")["k0"]
+    assert (best["psnr"], worst["psnr"]) == (30.0, 10.0)
+    with pytest.raises(ValueError, match="at least 3"):
+        bm.correlations(rows[:2], "m")
+    with pytest.raises(ValueError, match="no rows"):
+        bm.extremes(rows, "other")
+
+
+def test_figures_are_titled_and_labelled():
+    import matplotlib.pyplot as plt
+
+    table = bm.run(bm.methods(["closed_form"]), ["mnist", "kmnist", "faces"], n=2, seeds=[0], progress=False)
+    for figure in (bm.plot_psnr(bm.summarise(table.rows)), bm.plot_extremes(table, "closed_form"),
+                   bm.plot_properties(table.rows, "closed_form"),
+                   bm.plot_psnr_levels(table.images[("closed_form", "faces", 0)][0][0], levels=(15, 25))):
+        assert figure._suptitle is not None or figure.axes[0].get_title()
+        plt.close(figure)
+    bars = bm.plot_psnr(bm.summarise(table.rows))
+    assert "kmnist*" in [t.get_text() for t in bars.axes[0].get_xticklabels()]
+    assert bars.axes[0].get_ylabel() and bars.axes[0].get_xlabel()
+    plt.close("all")
