@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from . import conv
 
 # Ops that only reshape the input; the first *real* layer is found by walking past them.
-PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
+PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity)
 PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
 PASS_THROUGH_FUNCTIONS = {torch.flatten, torch.reshape}
 # invert_linear sums over units with a matmul up to this width (fast, float32 round-off ≤ ~3e-7 on
