@@ -28,22 +28,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib as rl  # noqa: E402
 from recon_lib import defences as D  # noqa: E402
+from recon_lib import privacy_utility as PU  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "defences.json"
 
 
 def run(names: list[str], rounds: int, steps: int, smoke: bool) -> list[dict]:
     """One row per (defence, strength), plus the undefended baseline."""
-    lab = D.mnist_lab(rounds=rounds, steps=steps)
+    lab = PU.mnist_lab(rounds=rounds, steps=steps)
     start = time.perf_counter()
-    rows = [dict(defence="none", knob="-", seconds=0.0, **D.measure(None, 0, lab))]
+    rows = [dict(defence="none", knob="-", seconds=0.0, **PU.measure(None, 0, lab))]
     rows[0]["seconds"] = time.perf_counter() - start
     for name in names:
         defence = D.get(name)
         strengths = (defence.off, defence.recommended) if smoke else defence.full
         for strength in strengths:
             start = time.perf_counter()
-            row = D.measure(name, strength, lab)
+            row = PU.measure(name, strength, lab)
             rows.append(dict(defence=name, knob=defence.knob, **row,
                              recommended=strength == defence.recommended,
                              seconds=time.perf_counter() - start))
@@ -54,7 +55,7 @@ def run(names: list[str], rounds: int, steps: int, smoke: bool) -> list[dict]:
 def format_row(row: dict) -> str:
     """One aligned line: defence, strength, PSNR/SSIM per attack, accuracy, ε, seconds."""
     cells = [f"{min(row.get(f'psnr_{k}', math.nan), 99):5.1f}/{row.get(f'ssim_{k}', math.nan):5.2f}"
-             for k in D.ATTACKS]
+             for k in PU.ATTACKS]
     eps = "inf" if math.isinf(row["epsilon"]) else ">1000" if row["epsilon"] > 1000 else f"{row['epsilon']:.2f}"
     mark = "*" if row.get("recommended") else " "
     return (f"{row['defence']:<19}{mark}{row['knob']:<20} {row['strength']:>7g} {cells[0]:>12} "

@@ -8,9 +8,9 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
 
 Import it as ``import recon_lib as rl``.
 """
-from . import analytic, conditions, conv, datasets, defences, fl, grading, metrics, models, newton, optimize, plot, runtime, symbolic, widgets
+from . import analytic, conditions, conv, datasets, defences, fl, grading, metrics, models, newton, optimize, plot, privacy_utility, runtime, symbolic, widgets
 from .runtime import device, pick, profile, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["analytic", "conditions", "conv", "datasets", "defences", "fl", "grading", "metrics", "models", "newton", "optimize", "plot", "runtime", "symbolic", "widgets",
+__all__ = ["analytic", "conditions", "conv", "datasets", "defences", "fl", "grading", "metrics", "models", "newton", "optimize", "plot", "privacy_utility", "runtime", "symbolic", "widgets",
            "device", "pick", "profile", "seed_everything"]

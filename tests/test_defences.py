@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 import recon_lib as rl
 from recon_lib import defences as D
+from recon_lib import privacy_utility as PU
 
 
 @pytest.fixture(scope="module")
@@ -207,9 +208,9 @@ def test_pruning_threshold_is_one_minus_b_over_h():
 # --- Harness ---------------------------------------------------------------------------------
 def test_score_pairs_a_batch_and_picks_the_closest_for_one_image(digits):
     x, _ = digits
-    psnr, ssim = D.score(x[:3].flip(0), x[:3])
+    psnr, ssim = PU.score(x[:3].flip(0), x[:3])
     assert psnr > 100 and ssim == pytest.approx(1.0)
-    psnr_one, _ = D.score(x[1:2], x[:3])
+    psnr_one, _ = PU.score(x[1:2], x[:3])
     assert psnr_one > 100
 
 
@@ -217,8 +218,8 @@ def test_secure_aggregation_trains_exactly_like_no_defence(digits):
     x, y = digits
     model = small_model()
     before = [p.clone() for p in model.parameters()]
-    a = D.train_federated(model, x[:80], y[:80], name=None, strength=0, n_clients=4, rounds=3)
-    b = D.train_federated(model, x[:80], y[:80], name="secure_aggregation", strength=16,
+    a = PU.train_federated(model, x[:80], y[:80], name=None, strength=0, n_clients=4, rounds=3)
+    b = PU.train_federated(model, x[:80], y[:80], name="secure_aggregation", strength=16,
                           n_clients=4, rounds=3)
     for p, q, r in zip(a.parameters(), b.parameters(), before):
         torch.testing.assert_close(p, q)
@@ -229,8 +230,8 @@ def test_secure_aggregation_trains_exactly_like_no_defence(digits):
 def test_evaluate_recovers_an_undefended_client_and_not_a_noisy_one(digits):
     x, y = digits
     model = small_model()
-    open_row = D.evaluate("dp", 0.0, model, x, y, attacks=("closed_form",))
-    noisy_row = D.evaluate("dp", 1.0, model, x, y, attacks=("closed_form",))
+    open_row = PU.evaluate("dp", 0.0, model, x, y, attacks=("closed_form",))
+    noisy_row = PU.evaluate("dp", 1.0, model, x, y, attacks=("closed_form",))
     assert open_row["psnr_closed_form"] > 60 and noisy_row["psnr_closed_form"] < 12
 
 
@@ -252,8 +253,8 @@ def test_evaluate_recovers_an_undefended_client_and_not_a_noisy_one(digits):
     (lambda m, x, y: D.secure_aggregate({"a": torch.zeros(2, 3), "b": torch.zeros(3)}), "leading"),
     (lambda m, x, y: D.epsilon(1.0, 0.0, 10), "sample_rate"),
     (lambda m, x, y: D.epsilon(1.0, 0.1, 0), "steps"),
-    (lambda m, x, y: D.train_federated(m, x[:20], y[:20], name="batch", strength=16, n_clients=4), "shards"),
-    (lambda m, x, y: D.attack("magic", m, rl.fl.client_update(m, x[:1], y[:1]), 1, y[:1]), "unknown attack"),
+    (lambda m, x, y: PU.train_federated(m, x[:20], y[:20], name="batch", strength=16, n_clients=4), "shards"),
+    (lambda m, x, y: PU.attack("magic", m, rl.fl.client_update(m, x[:1], y[:1]), 1, y[:1]), "unknown attack"),
     (lambda m, x, y: D.predicted_mse(torch.zeros(3), x[0], 1.0), "zero"),
 ])
 def test_bad_input_raises_a_clear_value_error(digits, call, match):

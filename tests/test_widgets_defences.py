@@ -4,7 +4,7 @@ import math
 import matplotlib
 import pytest
 
-from recon_lib import defences
+from recon_lib import defences, privacy_utility
 from recon_lib.widgets import defences as explorer
 
 matplotlib.use("Agg")
@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 @pytest.fixture(scope="module")
 def lab():
-    return defences.mnist_lab(rounds=3, steps=5)
+    return privacy_utility.mnist_lab(rounds=3, steps=5)
 
 
 def test_undefended_client_is_rebuilt_and_noise_stops_it(lab):

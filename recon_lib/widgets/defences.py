@@ -17,11 +17,11 @@ import math
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .. import defences, plot
+from .. import defences, plot, privacy_utility
 
 
-def run_case(name: str, strength: float, lab: defences.Lab, *, attack: str = "closed_form",
-             train: bool = False, seed: int = 0) -> dict:
+def run_case(name: str, strength: float, lab: privacy_utility.Lab, *,
+             attack: str = "closed_form", train: bool = False, seed: int = 0) -> dict:
     """One defended client, one attack, optionally the accuracy of training under the defence.
 
     Returns:
@@ -35,9 +35,9 @@ def run_case(name: str, strength: float, lab: defences.Lab, *, attack: str = "cl
                          f"{len(lab.x_private)}")
     x, y = lab.x_private[:count], lab.y_private[:count]
     message = defences.server_view(name, lab.model, x, y, strength, seed)
-    x_hat = defences.attack(attack, lab.model, message, count, y, lab.steps, seed)
-    psnr, ssim = defences.score(x_hat, x)
-    row = defences.measure(name, strength, lab, attacks=(), train=train, seed=seed)
+    x_hat = privacy_utility.attack(attack, lab.model, message, count, y, lab.steps, seed)
+    psnr, ssim = privacy_utility.score(x_hat, x)
+    row = privacy_utility.measure(name, strength, lab, attacks=(), train=train, seed=seed)
     return {"name": name, "strength": strength, "attack": attack, "x": x, "x_hat": x_hat,
             "psnr": psnr, "ssim": ssim, "accuracy": row.get("accuracy", math.nan),
             "epsilon": row["epsilon"]}
@@ -61,7 +61,7 @@ def figure(row: dict, max_images: int = 4) -> Figure:
                      title=describe(row).replace(": ", ":\n", 1), size=2.2)
 
 
-def explorer(lab: defences.Lab):
+def explorer(lab: privacy_utility.Lab):
     """Menus and a slider that re-run :func:`run_case` (ipywidgets)."""
     import ipywidgets as widgets
 
@@ -82,5 +82,5 @@ def explorer(lab: defences.Lab):
 
     return widgets.interactive(
         update, name=menu, strength=strength,
-        attack=widgets.Dropdown(options=list(defences.ATTACKS), description="attack"),
+        attack=widgets.Dropdown(options=list(privacy_utility.ATTACKS), description="attack"),
         train=widgets.Checkbox(value=False, description="train (slower)"))
