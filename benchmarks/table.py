@@ -40,7 +40,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="optimiser steps of the paper preset")
     parser.add_argument("--kinds", nargs="+", default=list(rl.datasets.NAMES), choices=rl.datasets.NAMES)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
-    parser.add_argument("--name", default="table", help="output file stem in benchmarks/results/")
+    parser.add_argument("--name", default="table", help="output file stem")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
     return parser.parse_args(argv)
 
 
@@ -68,15 +69,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(bm.format_table(summary))
     print(f"\ntotal {total:.0f} s on {device.type} ({platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    bm.write_csv(table.rows, RESULTS / f"{args.name}.csv")
+    args.out.mkdir(parents=True, exist_ok=True)
+    bm.write_csv(table.rows, args.out / f"{args.name}.csv")
     report = dict(settings={**dataclasses.asdict(chosen), "sizes": {k: v for k, v in chosen.sizes.items()}},
                   kinds=args.kinds, device=device.type,
                   gpu=torch.cuda.get_device_name() if device.type == "cuda" else None,
                   threads=torch.get_num_threads(), torch=torch.__version__,
                   python=platform.python_version(), total_seconds=total, summary=summary,
                   command="python benchmarks/table.py " + " ".join(argv if argv is not None else sys.argv[1:]))
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 
 

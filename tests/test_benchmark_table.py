@@ -238,3 +238,19 @@ def test_figures_are_titled_and_labelled():
     assert "kmnist*" in [t.get_text() for t in bars.axes[0].get_xticklabels()]
     assert bars.axes[0].get_ylabel() and bars.axes[0].get_xlabel()
     plt.close("all")
+
+
+def test_the_benchmark_script_writes_csv_and_json(tmp_path, capsys):
+    import json
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    from benchmarks import table as script
+
+    report = script.main(["--profile", "quick", "--n", "1", "--seeds", "0", "--steps", "1",
+                          "--kinds", "mnist", "faces", "--out", str(tmp_path), "--name", "t"])
+    rows = bm.read_csv(tmp_path / "t.csv")
+    assert len(rows) == 3 * 2 and {r["method"] for r in rows} == set(bm.METHODS)
+    saved = json.loads((tmp_path / "t.json").read_text())
+    assert saved["settings"]["steps"] == 1 and saved["total_seconds"] == pytest.approx(report["total_seconds"])
+    assert "| closed_form | mnist | 1 |" in capsys.readouterr().out
