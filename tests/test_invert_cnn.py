@@ -139,3 +139,13 @@ def test_weight_gradients_take_the_closed_route_through_two_layers():
                                            max_iter=3000)
     torch.testing.assert_close(stages[1][1], model[:2](x[None])[0].detach(), atol=1e-8, rtol=0)
     assert rl.metrics.psnr(stages[-1][1], x) > 80
+
+
+def test_non_square_input_and_dilated_conv():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=2, dilation=2), nn.Tanh(),
+                          nn.Conv2d(3, 4, (3, 1), stride=1, padding=(1, 0)), nn.Sigmoid(),
+                          nn.Flatten(), nn.Linear(4 * 7 * 10, 3)).double()
+    x = torch.rand(2, 7, 10, dtype=torch.float64)
+    recovered = rl.analytic.invert_cnn(model, message(model, x), (2, 7, 10), tol=1e-12, max_iter=3000)
+    assert rl.metrics.psnr(recovered, x) > 80
