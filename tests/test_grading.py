@@ -277,6 +277,26 @@ def test_first_match_names_the_first_matching_mistake():
     assert grading.first_match(3 * x, [(x, "same")]) is None
 
 
+def test_first_match_never_blames_a_right_answer_for_a_mistake_that_coincides_with_it():
+    x = torch.rand(5)
+    assert grading.first_match(x, [(x.clone(), "a mistake that is right on this case")], right=x) is None
+
+
+def test_scale_accepts_a_right_answer_when_the_known_pixel_is_exactly_one(monkeypatch):
+    from recon_lib.grading import cases
+
+    draw = cases.face_batch
+
+    def saturated(size):  # every pixel the check may reveal is 1.0, so "d / d[p]" is right too
+        x = draw(size)
+        return torch.where(x > 0.2, 1.0, x)
+
+    monkeypatch.setattr(cases, "face_batch", saturated)
+    check("01.scale", scale)
+    with pytest.raises(WrongAnswer, match="did not divide"):
+        check("01.scale", lambda d, p, v: d * v)
+
+
 @pytest.mark.parametrize("got, match", [(None, "forget the `return`"), ([1.0], "returned a list"),
                                         (torch.zeros(2, 2), "shape \\(2, 2\\)"),
                                         (torch.tensor([float("nan"), 0.0, 0.0, 0.0]), "NaN")])

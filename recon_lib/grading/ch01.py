@@ -82,7 +82,7 @@ def _explain_closed_form(got: Tensor, case: Case, grad_w: Tensor, grad_b: Tensor
         (grad_b / grad_w, "you divided the wrong way round: which of the two gradients carries x?"),
         (-case.x, "your image has the wrong sign: check the order of the division."),
     ]
-    message = first_match(got, mistakes, rtol=1e-3)
+    message = first_match(got, mistakes, right=case.x, rtol=1e-3)
     if message:
         fail(message, case.label)
     factor = constant_factor(got, case.x, rtol=1e-3)
@@ -209,8 +209,8 @@ def scale(answer: Callable, n_cases: int) -> None:
                                                      "pixel is 1, not its known value."),
             (unit_direction, "you returned the direction unchanged; it still needs a scale."),
         ]
-        message = first_match(got, mistakes, rtol=1e-3)
+        want = analytic.fix_scale(unit_direction, pixel=pixel, value=value)
+        message = first_match(got, mistakes, right=want, rtol=1e-3)
         if message:
             fail(message, case.label)
-        want = analytic.fix_scale(unit_direction, pixel=pixel, value=value)
         expect_close(got, want, "your image differs from x", case.label, atol=1e-3)
