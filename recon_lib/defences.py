@@ -84,7 +84,8 @@ def add_noise(message: Mapping[str, Tensor], std: float,
     """
     _check_message(message)
     std = _check_nonnegative("std", std)
-    return {name: g + std * torch.randn(g.shape, generator=generator, dtype=g.dtype).to(g.device)
+    where = {} if generator is None else {"device": generator.device}  # draw where the generator lives
+    return {name: g + std * torch.randn(g.shape, generator=generator, dtype=g.dtype, **where).to(g.device)
             for name, g in message.items()}
 
 
@@ -346,6 +347,11 @@ DEFENCES: dict[str, Defence] = {
 NO_DEFENCE = Defence("no defence", "-", 0, 0, (0,), (0,), _plain)
 
 
+def noise_generator(model: nn.Module, seed: int) -> torch.Generator:
+    """A seeded generator on the model's device: Opacus draws DP noise where the gradients live."""
+    return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+
+
 def get(name: str) -> Defence:
     """The registry entry ``name`` of :data:`DEFENCES`, or a ValueError listing them."""
     if name not in DEFENCES:
@@ -365,7 +371,7 @@ def server_view(name: str, model: nn.Module, x: Tensor, y: Tensor, strength: flo
     n = defence.clients(strength)
     if x.shape[0] % n:
         raise ValueError(f"{x.shape[0]} images cannot be split evenly over {n} clients")
-    generator = torch.Generator().manual_seed(seed)
+    generator = noise_generator(model, seed)
     stacked = defence.send(model, x.unflatten(0, (n, -1)), y.unflatten(0, (n, -1)), strength, generator)
     return secure_aggregate(stacked)
 

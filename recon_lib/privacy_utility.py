@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from . import analytic, metrics, optimize
-from .defences import (NO_DEFENCE, _check_int, _check_positive, epsilon, get, secure_aggregate,
-                       server_view)
+from .defences import (NO_DEFENCE, _check_int, _check_positive, epsilon, get, noise_generator,
+                       secure_aggregate, server_view)
 
 Message = dict[str, Tensor]
 
@@ -45,7 +45,7 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
         try:
             return analytic.reconstruct(model, message).unsqueeze(0).clamp(0, 1)
         except ValueError:
-            return torch.zeros(1, *model.in_shape)
+            return torch.zeros(1, *model.in_shape, device=next(iter(message.values())).device)
     if kind not in ATTACKS:
         raise ValueError(f"unknown attack {kind!r}; choose one of {ATTACKS}")
     result = optimize.gradient_matching(model, message, batch_size, labels=labels,
@@ -121,11 +121,11 @@ def train_federated(model: nn.Module, x: Tensor, y: Tensor, *, name: str | None,
     shards_x = x[:shard * n_clients].unflatten(0, (n_clients, shard))
     shards_y = y[:shard * n_clients].unflatten(0, (n_clients, shard))
     trained = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
+    sampler, generator = torch.Generator().manual_seed(seed), noise_generator(trained, seed)
     round_mean = defence.mean or (lambda *args: secure_aggregate(defence.send(*args)))
     for _ in range(rounds):
-        picks = torch.rand(n_clients, shard, generator=generator).argsort(1)[:, :batch]
-        rows = torch.arange(n_clients).unsqueeze(1)
+        picks = torch.rand(n_clients, shard, generator=sampler).argsort(1)[:, :batch]
+        picks, rows = picks.to(x.device), torch.arange(n_clients, device=x.device).unsqueeze(1)
         xs, ys = shards_x[rows, picks], shards_y[rows, picks]
         update = round_mean(trained, xs, ys, strength, generator)
         with torch.no_grad():
@@ -172,18 +172,20 @@ class Lab:
 
 
 def mnist_lab(width: int = 8, rounds: int = 30, steps: int = 30, seed: int = 0,
-              n_test: int = 100) -> Lab:
+              n_test: int = 100, device: torch.device | str = "cpu") -> Lab:
     """The chapter's lab: real MNIST digits of the sample pack, a sigmoid MLP 784→width→10.
 
     The last ``n_test`` digits are the test set; the others are split over 10 clients for
     training, and the attacked clients hold test digits (the server never trained on them).
+    Everything sits on ``device`` (pass ``rl.device()`` to use a GPU when there is one).
     """
     from . import datasets, models  # local: datasets is only needed to build the lab
 
     x, y = datasets.load("mnist")
+    x, y = x.to(device), y.to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = models.mlp(x.shape[1:], [width], 10, activation="sigmoid")
+        model = models.mlp(x.shape[1:], [width], 10, activation="sigmoid").to(device)
     x_train, y_train, x_test, y_test = x[:-n_test], y[:-n_test], x[-n_test:], y[-n_test:]
     return Lab(model, x_test, y_test, x_train, y_train, x_test, y_test, rounds=rounds, steps=steps)
 

@@ -273,3 +273,13 @@ def test_dp_update_rejects_data_on_another_dtype(digits):
     x, y = digits
     with pytest.raises(TypeError, match="cast one of them"):
         D.dp_update(small_model(), x[:2].double(), y[:2], clip=1.0, noise_multiplier=1.0)
+
+
+@pytest.mark.gpu
+def test_defences_attacks_and_training_run_on_cuda():
+    lab = PU.mnist_lab(rounds=2, steps=3, device="cuda")
+    for name in D.DEFENCES:
+        row = PU.measure(name, D.DEFENCES[name].recommended, lab)
+        assert 0 <= row["accuracy"] <= 1 and all(math.isfinite(v) for k, v in row.items() if k.startswith("psnr"))
+    message = D.server_view("dp", lab.model, lab.x_private[:1], lab.y_private[:1], 1.0)
+    assert all(g.is_cuda for g in message.values())
