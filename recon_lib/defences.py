@@ -298,7 +298,8 @@ class Defence:
         title: its name in tables and plots.
         knob: what ``strength`` means (σ, ratio, bits, B, N, E).
         off: the strength at which the defence does nothing (the undefended baseline).
-        recommended: the setting the chapter recommends and asserts.
+        recommended: the setting the chapter asserts about: the one it recommends, or for a
+            defence that fails (quantisation) the coarsest useful one, where it is shown not to protect.
         quick, full: strengths swept in each profile (``rl.pick``).
         send: ``send(model, xs, ys, strength, generator)`` — the defended messages of N clients
             holding xs (N × B × ...), stacked along dim 0.

@@ -283,3 +283,19 @@ def test_defences_attacks_and_training_run_on_cuda():
         assert 0 <= row["accuracy"] <= 1 and all(math.isfinite(v) for k, v in row.items() if k.startswith("psnr"))
     message = D.server_view("dp", lab.model, lab.x_private[:1], lab.y_private[:1], 1.0)
     assert all(g.is_cuda for g in message.values())
+
+
+def test_measure_and_sweep_rows_have_what_the_plots_need():
+    lab = PU.mnist_lab(rounds=2, steps=3)
+    base = PU.measure(None, 0, lab)
+    assert set(base) == {"strength", "accuracy", "epsilon"} and math.isinf(base["epsilon"])
+    rows = PU.sweep("dp", lab, (0.0, 1.0), attack_at=(1.0,), train_at=(1.0,))
+    assert "psnr_span" not in rows[0] and "accuracy" not in rows[0] and math.isinf(rows[0]["epsilon"])
+    assert {f"{m}_{k}" for m in ("psnr", "ssim") for k in PU.ATTACKS} <= set(rows[1])
+    assert 0 <= rows[1]["accuracy"] <= 1 and rows[1]["epsilon"] == pytest.approx(D.epsilon(1.0, 8 / 40, 2))
+
+
+def test_registry_strengths_include_off_and_recommended_in_both_profiles():
+    for defence in D.DEFENCES.values():
+        for sweep in (defence.quick, defence.full):
+            assert defence.off in sweep and defence.recommended in sweep
