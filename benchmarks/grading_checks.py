@@ -5,7 +5,9 @@
 The answers timed are the solution notebooks' own functions (their solution cells, executed in
 order), so the numbers are what a learner waits for after a correct answer; a wrong answer
 stops at its first failing case and is faster. "first" includes loading the face images once;
-"median" is the steady state over ``--repeats`` runs. Target: well under a second per check.
+"median" is the steady state over ``--repeats`` other seeds. Target: well under a second per
+check. It also exits non-zero if a solution fails its own check on any of those seeds: such a
+check would reject a right answer from a learner too.
 """
 from __future__ import annotations
 
@@ -61,14 +63,21 @@ def seconds(call) -> float:
 
 
 def measure(repeats: int) -> list[dict]:
+    """One row per task; a seed on which the solution itself fails its check is recorded too."""
     rows = []
     for task_id, (name, function) in solution_functions().items():
         first = seconds(lambda: grading.check(task_id, function))
-        times = [seconds(lambda: grading.check(task_id, function, seed=s)) for s in range(1, repeats + 1)]
+        times, failed = [], []
+        for seed in range(1, repeats + 1):
+            try:
+                times.append(seconds(lambda: grading.check(task_id, function, seed=seed)))
+            except grading.WrongAnswer:
+                failed.append(seed)
         n_cases = grading.tasks()[task_id].n_cases
+        median = statistics.median(times) if times else float("nan")
         rows.append({"task": task_id, "function": name, "cases": n_cases, "first_ms": round(1e3 * first, 1),
-                     "median_ms": round(1e3 * statistics.median(times), 1),
-                     "per_case_ms": round(1e3 * statistics.median(times) / n_cases, 1)})
+                     "median_ms": round(1e3 * median, 1), "per_case_ms": round(1e3 * median / n_cases, 1),
+                     "solution_fails_seeds": failed})
     return rows
 
 
@@ -87,6 +96,9 @@ def main() -> None:
                                "threads": torch.get_num_threads(), "repeats": repeats,
                                "rows": rows}, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
+    broken = {r["task"]: r["solution_fails_seeds"] for r in rows if r["solution_fails_seeds"]}
+    if broken:  # a check that rejects its own solution would also reject a right learner
+        sys.exit(f"the solution fails its own check on seeds {broken}: fix the check")
 
 
 if __name__ == "__main__":

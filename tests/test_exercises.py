@@ -235,3 +235,23 @@ def test_the_feedback_benchmark_times_every_solution_function():
     chapters = {name[:2] for name in NAMES}
     assert sorted(found) == sorted(task for chapter in chapters for task in grading.tasks(chapter))
     assert all(callable(function) for _, function in found.values())
+
+
+@pytest.fixture(scope="module")
+def solution_functions():
+    from benchmarks import grading_checks
+
+    return grading_checks.solution_functions()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_solution_passes_its_own_check_on_other_seeds(solution_functions, seed):
+    """A check that rejects its solution on some seed would reject a right learner there too."""
+    failing = {}
+    for task_id, (_, function) in solution_functions.items():
+        try:
+            grading.check(task_id, function, seed=seed)
+        except grading.WrongAnswer as error:
+            failing[task_id] = str(error).splitlines()[1:3]
+    assert not failing, failing
