@@ -174,8 +174,13 @@ def sample(kind: str, n: int, size: int | tuple[int, int] | None = None) -> tupl
 
 
 def image_stats(x: Tensor) -> dict[str, Tensor]:
-    """Per-image properties that might make a kind easier: total variation and contrast (std)."""
-    return {"tv": optimize.total_variation(x[:, None]), "contrast": x.flatten(1).std(1)}
+    """Per-image properties that might make a kind easier (chapter 06), one value per image.
+
+    ``tv``: total variation (smoothness, :func:`recon_lib.optimize.total_variation`);
+    ``contrast``: the pixels' standard deviation; ``unknowns``: C·H·W, the size of the search.
+    """
+    return {"tv": optimize.total_variation(x[:, None]), "contrast": x.flatten(1).std(1),
+            "unknowns": torch.full((len(x),), x[0].numel())}
 
 
 # --- Settings per profile (plain data; chapter 06 and benchmarks/table.py share them) --------
@@ -296,7 +301,7 @@ def _rows(method: Method, kind: str, seed: int, x: Tensor, x_hat: Tensor, second
               "ssim": metrics.ssim(x_hat, x), **image_stats(x)}
     status = datasets.KINDS[kind].status
     return [{"method": method.name, "kind": kind, "status": status, "image": i, "seed": seed,
-             "size": "×".join(map(str, x.shape[1:])), "unknowns": x[0].numel(), "seconds": seconds,
+             "size": "×".join(map(str, x.shape[1:])), "seconds": seconds,
              **{key: float(value[i]) for key, value in scores.items()}} for i in range(len(x))]
 
 
