@@ -7,6 +7,11 @@ explicitly for tiny layers (:func:`as_matrix`, from autograd) to *see* it, then 
 transposed convolution that backpropagation computes), so memory stays O(image) and a
 3×224×224 input costs a few hundred convolutions instead of a 150 000² matrix.
 
+Also here: :class:`WeightGradMap` (a conv's weight gradient as more linear equations on its
+input, the idea of R-GAP, Zhu & Blaschko 2021), the inverses of the activations between conv
+layers (a small registry), :func:`conv_stack` (a CNN read as conv stages) and the condition
+number of a layer (dense, or per frequency for stride 1).
+
 Reference for the solver: Hestenes & Stiefel (1952), CG applied to the normal equations
 AᵀA x = Aᵀ y in the "CGLS" form of Björck, *Numerical Methods for Least Squares Problems*
 (1996, §7.4), which never forms AᵀA.
