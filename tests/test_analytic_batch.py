@@ -149,3 +149,26 @@ def test_span_property_any_shape_at_or_above_the_bound(b, extra, side, seed):
     assert basis.shape == (side * side, b)
     torch.testing.assert_close(basis.T @ basis, torch.eye(b), atol=1e-5, rtol=0)
     assert rl.analytic.span_residual(x, basis).max() <= 1e-4
+
+
+def test_distinct_labels_survive_a_model_that_favours_a_present_class():
+    """Σᵢ pᵢ,c > 1 makes a present class's entry positive: the sign rule misses it, the count
+    estimate does not."""
+    model, x, y, _ = batch_message(16, batch_size=8, n_classes=10, seed=1)
+    favoured = int(y[0])
+    with torch.no_grad():
+        model[3].bias[favoured] += 3.0
+    message = rl.fl.client_update(model, x, y)
+    sign_rule = sorted(torch.topk(-message["3.bias"], 8).indices.tolist())
+    assert message["3.bias"][favoured] > 0 and sign_rule != sorted(y.tolist())
+    assert rl.analytic.recover_labels(model, message, 8).tolist() == sorted(y.tolist())
+
+
+def test_without_a_closed_form_probe_recover_labels_falls_back_to_the_sign_rule():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8, bias=False),
+                                torch.nn.Sigmoid(), torch.nn.Linear(8, 10))
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([2, 5, 7, 9])
+    message = rl.fl.client_update(model, x, y)
+    expected = sorted(torch.topk(-message["3.bias"], 4).indices.tolist())
+    assert rl.analytic.recover_labels(model, message, 4).tolist() == expected == sorted(y.tolist())

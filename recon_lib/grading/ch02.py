@@ -161,12 +161,23 @@ def membership(answer: Callable, n_cases: int) -> None:
 
 
 # --- Task 02.labels ---------------------------------------------------------------------------
+def _unsure_client() -> _Client:
+    """A client whose model is unsure enough (Σ_n p_nk < 1 for every present class) for the sign
+    rule to hold; notebook 02 and rl.analytic.recover_labels handle the other case."""
+    for _ in range(50):
+        client = _client()
+        present = client.message["3.bias"][client.y]
+        if (present < 0).all():
+            return client
+    raise RuntimeError("could not draw a label case; please report this as a bug")
+
+
 @task("02.labels", title="the labels of a batch with distinct labels", n_cases=6,
       hint="∇c_k = (1/B) Σ_n (p_nk − [y_n = k]): the classes in the batch are the B most negative entries.")
 def labels(answer: Callable, n_cases: int) -> None:
     """``answer(grad_head_bias, B) -> labels`` (B class indices, any order)."""
     for _ in range(n_cases):
-        client = _client()
+        client = _unsure_client()
         size, scores = client.x.shape[0], client.message["3.bias"]
         got = ask(answer, scores, size, case=client.case)
         if isinstance(got, (list, tuple)):
