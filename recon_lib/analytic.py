@@ -324,8 +324,9 @@ def _count_estimates(model: nn.Module, grads: Mapping[str, Tensor], batch_size: 
     batch images). Raises what :func:`reconstruct` raises when that is impossible.
     """
     probe = reconstruct(model, grads).unsqueeze(0) if probe is None else probe
+    parameter = next(model.parameters())  # the model runs in its own dtype; the message may not
     with torch.no_grad():
-        predicted = model(probe.to(scores.dtype)).softmax(-1).mean(0)
+        predicted = model(probe.to(parameter)).softmax(-1).mean(0).to(scores)
     return batch_size * (predicted - scores)
 
 
@@ -335,8 +336,8 @@ def recover_labels(model: nn.Module, grads: Mapping[str, Tensor], batch_size: in
 
     Under cross-entropy ∇c = (1/B) Σᵢ (pᵢ − onehot(yᵢ)): a class present in the batch gets
     (Σᵢ pᵢ,c − 1)/B, an absent class Σᵢ pᵢ,c / B ≥ 0. The sign rule "the B most negative
-    entries" fails when the model already favours a present class (Σᵢ pᵢ,c ≥ 1; 13 of 225
-    random MNIST batches in chapter 02's check). So the classes are ranked by the estimated
+    entries" fails when the model already favours a present class (Σᵢ pᵢ,c ≥ 1; 3 of 45
+    batches of 8 MNIST digits in notebook 02). So the classes are ranked by the estimated
     count n̂_c = B (p̂_c − ∇c_c) instead, p̂ being the model's prediction on a ``probe`` image (by
     default chapter 01's closed form on the message: a mixture of the batch); where no probe can
     be made (a first layer the closed form cannot invert) p̂ = 0, which is the sign rule.

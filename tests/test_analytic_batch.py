@@ -172,3 +172,11 @@ def test_without_a_closed_form_probe_recover_labels_falls_back_to_the_sign_rule(
     message = rl.fl.client_update(model, x, y)
     expected = sorted(torch.topk(-message["3.bias"], 4).indices.tolist())
     assert rl.analytic.recover_labels(model, message, 4).tolist() == expected == sorted(y.tolist())
+
+
+def test_labels_from_a_message_in_another_dtype_than_the_model():
+    """An attacker may compute in float64 on a float32 model's message (rl.optimize does)."""
+    model, x, y, message = batch_message(8, batch_size=5, n_classes=20)
+    doubled = {k: v.double() for k, v in message.items()}
+    assert rl.analytic.recover_labels(model, doubled, 5).tolist() == sorted(y.tolist())
+    assert rl.analytic.recover_label_counts(model, doubled, 5).tolist() == sorted(y.tolist())
