@@ -149,3 +149,18 @@ def test_non_square_input_and_dilated_conv():
     x = torch.rand(2, 7, 10, dtype=torch.float64)
     recovered = rl.analytic.invert_cnn(model, message(model, x), (2, 7, 10), tol=1e-12, max_iter=3000)
     assert rl.metrics.psnr(recovered, x) > 80
+
+
+def test_message_on_another_device_is_refused():
+    model = rl.models.cnn((1, 4, 4), [2], 2)
+    grads = {name: value.to("meta") for name, value in message(model, torch.rand(1, 4, 4)).items()}
+    with pytest.raises(ValueError, match="device|meta"):
+        rl.analytic.invert_cnn(model, grads)
+
+
+def test_float64_message_through_a_float32_model_is_solved_in_float64():
+    model = rl.models.cnn((1, 6, 6), [2], 3)
+    x = torch.rand(1, 6, 6)
+    grads = {name: value.double() for name, value in message(model, x).items()}
+    recovered = rl.analytic.invert_cnn(model, grads)
+    assert recovered.dtype == torch.float64 and rl.metrics.psnr(recovered, x.double()) > 40
