@@ -6,7 +6,7 @@
     python benchmarks/table.py --n 4 --seeds 0 1 --steps 300     # anything in between
 
 Methods (``recon_lib.benchmark.METHODS``): the closed form of chapter 01 on a biased MLP, exact
-CNN inversion of chapter 03 one kernel above Claim 3's bound, and chapter 04's best optimisation
+CNN inversion of chapter 03 one kernel above Claim 3's bound, and chapter 04's optimisation
 preset ("paper") on the DLG LeNet. Prints the Markdown table (mean ± sample standard deviation
 over images and seeds) and writes ``benchmarks/results/table.csv`` (one row per method, kind,
 image and seed) and ``benchmarks/results/table.json`` (the settings, the summary, the run time).

@@ -10,7 +10,7 @@ defined for (the attack only applies to some architectures):
 * ``closed_form`` — chapter 01: x = ∂ℓ/∂W ÷ ∂ℓ/∂b on a sigmoid MLP with a biased first layer;
 * ``cnn_exact`` — chapter 03: closed form on the head, then each conv undone exactly, on a
   sigmoid CNN with one kernel above the bound h ≥ (d/d′)² C of Claim 3 (4×4 kernels, stride 2);
-* ``paper`` — chapter 04's best optimisation preset (uniform init, box prior, L-BFGS) on the
+* ``paper`` — chapter 04's ``"paper"`` gradient-matching preset (uniform init, box prior, L-BFGS) on the
   DLG LeNet, where no closed form applies (its second conv has 12 kernels, the bound asks 48).
 
 Each attack is a function ``(model, messages, in_shape) -> images`` that sees only the model
