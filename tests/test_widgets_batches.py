@@ -2,6 +2,7 @@
 import math
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -10,6 +11,12 @@ import recon_lib as rl
 from recon_lib.widgets import batches
 
 matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +104,12 @@ def test_explorer_builds_its_controls(digits):
     explorer = batches.explorer(*digits)
     names = {child.description for child in explorer.children[:-1]}
     assert {"B", "h", "method", "labels", "seed"} <= names
+
+
+@pytest.mark.parametrize("method, labeling", [("newton", "data"), ("closed form", "distinct")])
+def test_one_explorer_update_draws_the_outcome(digits, method, labeling):
+    figure = batches.run(*digits, 12, 16, method, labeling)
+    assert method in figure._suptitle.get_text() and "B=12, h=16" in figure._suptitle.get_text()
 
 
 def test_bad_choices_are_rejected(digits):

@@ -10,7 +10,8 @@ The logic is plain functions that tests call without a browser:
   mixtures — and scores the result after Hungarian matching;
 * :func:`transition` runs :func:`attack` over a grid of B × h/B: the phase transition of
   Claim 2, and :func:`plot_transition` draws it as a heat map;
-* :func:`explorer` wires sliders for B, h and the method to :func:`show` (ipywidgets).
+* :func:`run` is one explorer update (client, server, figure), and :func:`explorer` wires
+  sliders for B, h, the method and the labels to it (ipywidgets).
 
 Only :func:`client_batch` touches the private images; :func:`attack` sees the model and the
 message, and the originals only to score.
@@ -243,13 +244,22 @@ def show(outcome: Outcome, ncols: int = 8) -> Figure:
     return figure
 
 
+def run(images: Tensor, labels: Tensor, batch_size: int, h: int, method: str = "newton",
+        labeling: str = "distinct", seed: int = 0) -> Figure:
+    """One explorer update: client and server for (B, h, method, labels), then :func:`show`.
+
+    Distinct labels are read with :func:`analytic.recover_labels`, the data's own labels as counts.
+    """
+    batch = client_batch(images, labels, batch_size, h, seed=seed, labeling=labeling)
+    return show(attack(batch, method, labels="distinct" if labeling == "distinct" else "counts"))
+
+
 def explorer(images: Tensor, labels: Tensor):
-    """Sliders for B, h, the method and the labelling; re-runs client and server on change."""
+    """Sliders for B, h, the method and the labelling; re-runs :func:`run` on change."""
     import ipywidgets as widgets
 
     def update(batch_size: int, h: int, method: str, labeling: str, seed: int) -> None:
-        batch = client_batch(images, labels, batch_size, h, seed=seed, labeling=labeling)
-        show(attack(batch, method, labels="distinct" if labeling == "distinct" else "counts"))
+        run(images, labels, batch_size, h, method, labeling, seed)
         plt.show()
 
     return widgets.interactive(
