@@ -151,7 +151,7 @@ def test_runs_on_cuda():
     assert min(row["psnr"] for row in table.rows) > 60
 
 
-@pytest.mark.parametrize("shape", [(1, 25, 25), (3, 32, 32), (1, 24, 32), (2, 9, 14)])
+@pytest.mark.parametrize("shape", [(1, 25, 25), (3, 12, 12), (1, 24, 32), (2, 9, 14)])
 def test_kernel_bound_agrees_with_claim_3_and_the_cnn_sits_above_it(shape):
     c, h, w = shape
     if h == w:
