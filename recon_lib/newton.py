@@ -16,6 +16,10 @@ first-order method (L-BFGS) stalls because the problem is ill-conditioned — at
 h = B, or when labels repeat and the δ's of same-label images are nearly parallel — the
 second-order solve still converges to round-off. This goes beyond the paper (the course's own
 method); the attacker sees only the model and the message.
+
+Tested for sigmoid, tanh and GELU networks of depth 1–3 after the first layer. With ReLU the
+residual is only piecewise smooth (the activation pattern of the candidate can differ from the
+client's) and the solve can stop in a wrong pattern: try other ``seed`` values there.
 """
 from __future__ import annotations
 

@@ -124,3 +124,13 @@ def test_models_with_a_fixed_reshape_fall_back_to_the_full_input():
     x, y = torch.rand(3, 1, 6, 6), torch.tensor([1, 4, 7])
     solution = newton.solve_batch(model, rl.fl.client_update(model, x, y), 3)
     assert matched_error(solution.images, x) < 1e-4
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("widths", [[8], [8, 6], [10, 6, 6]])
+def test_any_depth_and_smooth_activation_after_the_first_layer(activation, widths):
+    torch.manual_seed(1)
+    model = rl.models.mlp((1, 6, 6), widths, 10, activation=activation)
+    x, y = torch.rand(5, 1, 6, 6), torch.randperm(10)[:5]
+    solution = newton.solve_batch(model, rl.fl.client_update(model, x, y), 5)
+    assert matched_error(solution.images, x) < 1e-4
