@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from . import analytic
+from . import analytic, conv
 
 
 # --- Batches (chapter 02) ------------------------------------------------------------------
@@ -183,8 +183,6 @@ def conv_rank(C: int, d: int, h: int, k: int, s: int = 1, p: int = 0, seed: int 
     the *generic* rank: the rank almost every kernel achieves. Full column rank (= C·d²) is
     what exact inversion of the layer needs. Small layers only (C·d² up to a few thousand).
     """
-    from . import conv  # local: conv is the matrix-free module, conditions only needs as_matrix
-
     _check_counts(C=C, h=h)
     conv_output_width(d, k, s, p, dilation)
     generator = torch.Generator().manual_seed(seed)
