@@ -87,9 +87,14 @@ def test_necessity_on_a_grid_full_rank_implies_the_bound():
     assert any(row["gap"] == "edges" for row in rows)  # even with every pixel read
 
 
-def test_rank_never_exceeds_the_counts():
-    row = c.bound_row(2, 6, 3, 3, 2, 1)
-    assert row["rank"] <= min(row["h"] * row["d_out"] ** 2, row["C"] * row["d"] ** 2)
+@given(C=st.integers(1, 3), d=st.integers(3, 7), h=st.integers(1, 6), k=st.integers(1, 3),
+       s=st.integers(1, 3), p=st.integers(0, 2), seed=st.integers(0, 99))
+@settings(max_examples=40, deadline=None)
+def test_rank_never_exceeds_the_counts_property(C, d, h, k, s, p, seed):
+    row = c.bound_row(C, d, h, k, s, p, seed)
+    rows = h * c.effective_output_width(d, k, s, p) ** 2
+    assert row["rank"] <= min(rows, C * c.covered_width(d, k, s, p) ** 2)
+    assert row["full_rank"] <= row["meets_bound"]  # necessity, on random geometries
 
 
 def test_symbolic_1d_conv_matrix_matches_pytorch():
