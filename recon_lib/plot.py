@@ -71,7 +71,8 @@ def grid(images: Tensor | Sequence[Tensor], titles: Sequence[str] | None = None,
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
-    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
+    title_room = 0.3 if titles else 0.0  # per row, so titles never run into the row above
+    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + title_room) * nrows + 0.4),
                                 squeeze=False)
     for index, ax in enumerate(axes.flat):
         if index < len(images):
