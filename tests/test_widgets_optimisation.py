@@ -1,0 +1,69 @@
+"""Chapter 04 explorer logic, without a browser."""
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import recon_lib as rl  # noqa: E402
+from recon_lib.widgets import optimisation as wo  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    return wo.client(index=0, size=8, victim="lenet")
+
+
+def test_client_sends_the_message_of_its_own_image(small):
+    assert small.x.shape == (1, 3, 8, 8)
+    expected = rl.fl.client_update(small.model, small.x, small.y)
+    for name, g in expected.items():
+        torch.testing.assert_close(small.message[name], g)
+
+
+def test_attack_scores_against_the_private_image(small):
+    outcome = wo.attack(small, "paper", steps=200)
+    torch.testing.assert_close(torch.tensor(outcome.mse),
+                               rl.metrics.mse(outcome.result.images.float(), small.x).float()[0])
+    assert outcome.success == (outcome.mse < wo.SUCCESS_MSE)
+    assert outcome.success  # uniform init + iDLG label recover an 8×8 image
+
+
+def test_batch_client_has_distinct_labels_and_attack_matches_the_order():
+    batch = wo.client(index=0, size=6, victim="mlp", batch_size=3)
+    assert len(set(batch.y.tolist())) == 3
+    outcome = wo.attack(batch, "paper", orthogonality=0.0)
+    assert outcome.success
+
+
+def test_study_counts_successes_and_times_only_successful_runs(small):
+    rows = wo.study({"uniform": dict(init="uniform", label="recover"), "tiny budget": dict(steps=1)}, [0],
+                    progress=False, size=8)
+    assert [row["config"] for row in rows] == ["uniform", "tiny budget"]
+    assert rows[0]["success_rate"] == 1.0 and rows[0]["median_steps"] >= 1
+    assert rows[1]["success_rate"] == 0.0 and rows[1]["median_seconds"] != rows[1]["median_seconds"]
+
+
+def test_stabiliser_grid_is_init_times_label_times_box():
+    assert len(wo.STABILISERS) == 8
+    assert {tuple(sorted(c.items())) for c in wo.STABILISERS.values()} == {
+        (("box", b), ("init", i), ("label", l))
+        for b in (None, "clamp") for i in wo.INITS for l in ("joint", "recover")}
+
+
+def test_show_draws_a_labelled_loss_curve(small):
+    figure = wo.show(wo.attack(small, "idlg", steps=20))
+    curve = figure.axes[0]
+    assert curve.get_yscale() == "log" and curve.get_xlabel() and curve.get_title()
+    plt.close(figure)
+
+
+def test_explorer_builds_widgets(small):
+    pytest.importorskip("ipywidgets")
+    assert wo.explorer(small) is not None
+
+
+def test_unknown_victim_is_refused():
+    with pytest.raises(ValueError, match="victim"):
+        wo.client(victim="resnet")
