@@ -202,3 +202,11 @@ def test_runs_on_cuda_and_matches_cpu():
                                 tol=0.0, progress=False)
     assert cuda.images.device.type == "cuda"
     torch.testing.assert_close(cuda.images.cpu(), cpu.images, atol=1e-3, rtol=0)
+
+
+def test_rtol_stops_relative_to_the_size_of_the_message():
+    model, x, y, target = message(batch_size=1, side=5)
+    scale = float(sum(g.square().sum() for g in target.values()))
+    result = op.gradient_matching(model, target, 1, tol=0.0, rtol=0.5, steps=500, progress=False)
+    assert result.steps <= op.options().check_every and result.loss < 0.5 * scale
+    assert op.options("paper").rtol > 0 and op.options("paper").box == "penalty"
