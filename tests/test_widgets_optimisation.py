@@ -49,7 +49,7 @@ def test_stabiliser_grid_is_init_times_label_times_box():
     assert len(wo.STABILISERS) == 8
     assert {tuple(sorted(c.items())) for c in wo.STABILISERS.values()} == {
         (("box", b), ("init", i), ("label", l))
-        for b in (None, "clamp") for i in wo.INITS for l in ("joint", "recover")}
+        for b in (None, "penalty") for i in wo.INITS for l in ("joint", "recover")}
 
 
 def test_show_draws_a_labelled_loss_curve(small):

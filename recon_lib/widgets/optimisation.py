@@ -89,7 +89,7 @@ def attack(victim: Client, preset: str | None = "paper", seed: int = 0, **overri
 STUDY_BASE = dict(preset="dlg", tol=1e-6)
 STABILISERS = {f"{init} init, {'DLG' if label == 'joint' else 'iDLG'} label{', box' if box else ''}":
                dict(init=init, label=label, box=box)
-               for init in INITS for label in ("joint", "recover") for box in (None, "clamp")}
+               for init in INITS for label in ("joint", "recover") for box in (None, "penalty")}
 
 
 def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None = None,
