@@ -63,16 +63,20 @@ class CompactLBFGS(torch.optim.Optimizer):
                 p.copy_(flat[offset:offset + p.numel()].view_as(p))
                 offset += p.numel()
 
-    def _remember(self, state: dict, s: Tensor, y: Tensor) -> None:
+    def _remember(self, state: dict, s: Tensor, y: Tensor, products: tuple[Tensor, Tensor, Tensor]) -> None:
         """Store the pair (s, y) in the ring buffers (overwriting the oldest when full) and
-        extend the small chronological products S Yᵀ and Y Yᵀ by one row and column."""
+        extend the small chronological products S Yᵀ and Y Yᵀ by one row and column.
+
+        ``products`` are (S y, Y s, Y y) over the stored pairs, oldest first, computed by the
+        caller from cached products (no pass over the buffers here).
+        """
         if float(s @ y) <= 1e-10 * float(y @ y):
             return  # not a descent curvature pair: skip it, as L-BFGS does
         size = len(state["S"])
+        column_sy, row_sy, column_yy = products
         if state["count"] == size:  # full: forget the oldest pair, which sits at ``head``
             state["SY"], state["YY"], state["count"] = state["SY"][1:, 1:], state["YY"][1:, 1:], size - 1
-        order = self._order(state)
-        column_sy, row_sy, column_yy = (state["S"] @ y)[order], (state["Y"] @ s)[order], (state["Y"] @ y)[order]
+            column_sy, row_sy, column_yy = column_sy[1:], row_sy[1:], column_yy[1:]
         state["SY"] = torch.cat([torch.cat([state["SY"], column_sy[:, None]], 1),
                                  torch.cat([row_sy, (s @ y)[None]])[None]], 0)
         state["YY"] = torch.cat([torch.cat([state["YY"], column_yy[:, None]], 1),
@@ -86,14 +90,16 @@ class CompactLBFGS(torch.optim.Optimizer):
         size, count = len(state["S"]), state["count"]
         return (torch.arange(count, device=state["S"].device) + state["head"] - count) % size
 
-    def _direction(self, state: dict, g: Tensor) -> Tensor:
-        """−H g from the ring buffers: big products over the buffer, small algebra in time order."""
+    def _direction(self, state: dict, g: Tensor, sg: Tensor, yg: Tensor) -> tuple[Tensor, Tensor]:
+        """(d, Y d) with d = −H g: two passes over the buffers; ``sg = S g``, ``yg = Y g`` (ring)
+        are given, and Y d follows from the small products (Y d is reused by the next pair)."""
         order = self._order(state)
-        q, p, gamma = compact_coefficients((state["S"] @ g)[order], (state["Y"] @ g)[order],
-                                           state["SY"], state["YY"])
+        q, p, gamma = compact_coefficients(sg[order], yg[order], state["SY"], state["YY"])
         q_ring, p_ring = g.new_zeros(len(state["S"])), g.new_zeros(len(state["S"]))
         q_ring[order], p_ring[order] = q, p
-        return -(gamma * g + state["S"].T @ q_ring - gamma * (state["Y"].T @ p_ring))
+        d = -(gamma * g + state["S"].T @ q_ring - gamma * (state["Y"].T @ p_ring))
+        yd = -(gamma * yg[order] + state["SY"].T @ q - gamma * (state["YY"] @ p))
+        return d, yd
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor]) -> Tensor:
@@ -109,12 +115,13 @@ class CompactLBFGS(torch.optim.Optimizer):
             size, n = group["history_size"], g.numel()
             state.update(n_iter=0, S=g.new_zeros(size, n), Y=g.new_zeros(size, n), head=0, count=0,
                          SY=g.new_zeros(0, 0), YY=g.new_zeros(0, 0))
+        sg, yg = state["S"] @ g, state["Y"] @ g  # cached across iterations: S g, Y g (ring order)
         for _ in range(group["max_iter"]):
             state["n_iter"] += 1
             if state["count"]:
-                d, t = self._direction(state, g), group["lr"]
+                (d, yd), t = self._direction(state, g, sg, yg), group["lr"]
             else:
-                d, t = -g, group["lr"] * min(1.0, 1.0 / float(g.abs().sum()))
+                d, yd, t = -g, g.new_zeros(0), group["lr"] * min(1.0, 1.0 / float(g.abs().sum()))
             slope = float(g @ d)
             if slope > -group["tolerance_change"]:
                 break  # no descent left
@@ -125,9 +132,15 @@ class CompactLBFGS(torch.optim.Optimizer):
                     break
                 t /= 2
             new_g, new_x = self._flat("grad"), x + t * d
-            self._remember(state, new_x - x, new_g - g)
+            new_sg, new_yg = state["S"] @ new_g, state["Y"] @ new_g
+            order = self._order(state)
+            slot, count = state["head"], state["count"]
+            s, y = new_x - x, new_g - g
+            self._remember(state, s, y, ((new_sg - sg)[order], t * yd, (new_yg - yg)[order]))
+            if state["count"] > count or state["head"] != slot:  # a pair was stored at ``slot``
+                new_sg[slot], new_yg[slot] = s @ new_g, y @ new_g
             converged = abs(new_loss - loss) < group["tolerance_change"]
-            loss, g, x = new_loss, new_g, new_x
+            loss, g, x, sg, yg = new_loss, new_g, new_x, new_sg, new_yg
             if converged:
                 break
         self._set(x)

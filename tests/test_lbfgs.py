@@ -44,3 +44,25 @@ def test_compact_lbfgs_minimises_a_quadratic_with_a_full_ring_buffer():
         optimizer.step(closure)
     torch.testing.assert_close(x.detach(), torch.linalg.solve(hessian, b), atol=1e-6, rtol=0)
     assert optimizer.state[x]["count"] == 3
+
+
+def test_cached_small_products_equal_the_buffers_products():
+    torch.manual_seed(1)
+    a = torch.randn(15, 15, dtype=torch.float64)
+    hessian = a @ a.T / 15 + torch.eye(15, dtype=torch.float64)
+    x = torch.randn(15, dtype=torch.float64, requires_grad=True)
+    optimizer = CompactLBFGS([x], max_iter=3, history_size=4)
+
+    def closure():
+        with torch.enable_grad():
+            loss = 0.25 * (x @ hessian @ x) ** 2 / 15 + x.sum()
+            x.grad, = torch.autograd.grad(loss, [x])
+        return loss.detach()
+
+    for _ in range(5):
+        optimizer.step(closure)
+    state = optimizer.state[x]
+    order = optimizer._order(state)
+    s, y = state["S"][order], state["Y"][order]
+    torch.testing.assert_close(state["SY"], s @ y.T)
+    torch.testing.assert_close(state["YY"], y @ y.T)
