@@ -11,8 +11,9 @@ image after Hungarian matching). Parts, each a table, all written to
 
 1. **target** — in one run, side by side: the faithful published DLG loop
    (``benchmarks/dlg_reference.py``: LeNet-DLG, Gaussian init, joint soft label, L-BFGS lr 1,
-   300 × 20 iterations) against our ``"paper"`` preset (uniform init, iDLG label, box prior,
-   L-BFGS with strong-Wolfe line search and memory 500, early stop at a matching loss of 1e-6).
+   300 × 20 iterations) against our ``"paper"`` preset (uniform init, iDLG label, box penalty,
+   compact L-BFGS with memory 500 (``rl.lbfgs``), early stop at a matching loss of 1e-6 or
+   1e-8 · ‖g*‖²).
    Reports both success rates, the reference's median attack time, our median time to success
    and their ratio (target: ≥ 90 % success and ratio ≤ 1/3).
 2. **stabilisers** — LeNet-DLG, the published optimiser, Gaussian vs uniform init × DLG vs iDLG
