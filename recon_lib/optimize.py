@@ -22,7 +22,9 @@ its own parameter gradient and its own matching loss. With Adam, which is elemen
 restarts are exactly independent runs. With L-BFGS the optimiser sees the *sum* of the
 restarts' losses: the sum is separable, so its minimiser is every restart's minimiser, but the
 restarts share one curvature history and one line search (use ``restarts=1`` for the textbook
-algorithm). With ``span=True`` the ``"gauss_newton"`` preset hands the about B² unknowns to
+algorithm). The ``"paper"`` preset's L-BFGS keeps 500 curvature pairs in the vectorised compact
+form of :mod:`recon_lib.lbfgs` (torch's two-loop recursion walks them in Python, which costs
+more than the objective). With ``span=True`` the ``"gauss_newton"`` preset hands the about B² unknowns to
 chapter 02's Levenberg-Marquardt solver (:func:`recon_lib.newton.solve_batch`): a handful of
 iterations to round-off.
 """
