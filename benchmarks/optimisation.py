@@ -11,7 +11,7 @@ image after Hungarian matching). Parts, each a table, all written to
 
 1. **target** — in one run, side by side: the faithful published DLG loop
    (``benchmarks/dlg_reference.py``: LeNet-DLG, Gaussian init, joint soft label, L-BFGS lr 1,
-   300 × 20 iterations) against our ``"paper"`` preset (uniform init, iDLG label, box penalty,
+   300 × 20 iterations) against our ``"fast"`` preset (uniform init, iDLG label, box penalty,
    compact L-BFGS with memory 500 (``rl.lbfgs``), early stop at a matching loss of 1e-6 or
    1e-8 · ‖g*‖²).
    Reports both success rates, the reference's median attack time, our median time to success
@@ -19,7 +19,7 @@ image after Hungarian matching). Parts, each a table, all written to
 2. **stabilisers** — LeNet-DLG, the published optimiser, Gaussian vs uniform init × DLG vs iDLG
    label × with/without box prior: success rate, median steps and seconds to success.
 3. **fc** — the same eight configurations on a sigmoid MLP (64 hidden units).
-4. **batches** — B = 2, 4, 8 on the MLP (h = 64 ≥ B), ``"paper"`` preset with and without the
+4. **batches** — B = 2, 4, 8 on the MLP (h = 64 ≥ B), ``"fast"`` preset with and without the
    orthogonality regulariser.
 
 Attack times exclude building the victim and the message. Use ``--threads 1`` on a shared CPU.
@@ -44,7 +44,7 @@ from benchmarks.dlg_reference import run_dlg  # noqa: E402
 from recon_lib.widgets import optimisation as wo  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "optimisation.json"
-BEST = dict(preset="paper")
+BEST = dict(preset="fast")
 
 
 def target(seeds: list[int], size: int, steps: int) -> dict:
@@ -76,7 +76,7 @@ def _rate(runs: list[dict]) -> float:
 
 
 def batches(seeds: list[int], size: int, sizes: tuple[int, ...]) -> list[dict]:
-    """Batches on the MLP with and without the orthogonality regulariser (paper preset)."""
+    """Batches on the MLP with and without the orthogonality regulariser ("fast" preset)."""
     rows = []
     for batch_size in sizes:
         configs = {f"B={batch_size}, λ⊥=0": dict(orthogonality=0.0),
@@ -109,7 +109,7 @@ def main() -> None:
     report = dict(seeds=len(seeds), size=size, threads=args.threads, torch=torch.__version__,
                   machine=platform.platform(), device="cpu")
     if "target" in parts:
-        print("target: published DLG vs our 'paper' preset")
+        print("target: published DLG vs our 'fast' preset")
         report["target"] = result = target(seeds, size, steps)
         print(f"reference: success {result['reference']['success_rate']:.0%}, median attack "
               f"{result['reference']['median_attack_seconds']:.1f} s | ours: success "
@@ -122,7 +122,7 @@ def main() -> None:
             show(f"{part}: {victim}, {size}×{size}, published optimiser, stop at loss 1e-6", rows)
     if "batches" in parts:
         report["batches"] = rows = batches(seeds, size, (2, 4, 8))
-        show("batches: MLP h=64, 'paper' preset, with/without orthogonality", rows)
+        show("batches: MLP h=64, 'fast' preset, with/without orthogonality", rows)
     if not args.smoke:
         out = Path(args.out)
         out.parent.mkdir(exist_ok=True)

@@ -209,4 +209,4 @@ def test_rtol_stops_relative_to_the_size_of_the_message():
     scale = float(sum(g.square().sum() for g in target.values()))
     result = op.gradient_matching(model, target, 1, tol=0.0, rtol=0.5, steps=500, progress=False)
     assert result.steps <= op.options().check_every and result.loss < 0.5 * scale
-    assert op.options("paper").rtol > 0 and op.options("paper").box == "penalty"
+    assert op.options("fast").rtol > 0 and op.options("fast").box == "penalty"
