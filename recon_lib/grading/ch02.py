@@ -95,7 +95,8 @@ def mixture(answer: Callable, n_cases: int) -> None:
                                                  "unit, so normalise each row."),
             (delta / delta.abs().sum(1, keepdim=True), "divide by the signed sum Σ_m δ_im, not by Σ_m |δ_im|: "
                                                       "that is what ∇b_i is."),
-            (delta / delta.shape[1], "dividing by B is not it: divide each row by its own sum.")])
+            (delta / delta.shape[1], "dividing by B is not it: divide each row by its own sum.")],
+            right=want)
         if message:
             fail(message, client.case)
         expect_close(got, want, "your weights do not turn the batch into each unit's ratio", client.case)
@@ -154,7 +155,7 @@ def membership(answer: Callable, n_cases: int) -> None:
             (absolute, "divide by ‖x‖: a brighter image has a larger absolute residual for the same fit."),
             (want.square(), "take the norm, not its square."),
             (1 - want, "the residual of a member is ≈ 0 and of an outsider ≈ 1, not the other way round.")],
-            atol=1e-4, rtol=1e-3)
+            right=want, atol=1e-4, rtol=1e-3)
         if message:
             fail(message, client.case)
         expect_close(got, want, "your residuals are not ‖x − V Vᵀ x‖ / ‖x‖", client.case, atol=1e-4, rtol=1e-3)
