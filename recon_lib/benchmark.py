@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,9 +32,9 @@ import torch
 from matplotlib.figure import Figure
 from scipy import ndimage, stats
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from . import analytic, conditions, datasets, fl, metrics, models, optimize, plot, runtime
+from .runtime import progress_bar
 
 Message = Mapping[str, Tensor]
 Attack = Callable[..., Tensor]
@@ -286,9 +285,7 @@ def run(methods: Sequence[Method], kinds: Sequence[str], n: int, seeds: Sequence
     rows, images = [], {}
     jobs = [(m, k, s) for m in methods for k in kinds for s in seeds]
     data = {k: sample(k, n, sizes.get(k)) for k in kinds}
-    # tqdm.notebook ignores $TQDM_DISABLE (it forces disable=False), so it is honoured here.
-    quiet = not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
-    for method, kind, seed in tqdm(jobs, desc="benchmark", disable=quiet):
+    for method, kind, seed in progress_bar(jobs, enabled=progress, desc="benchmark"):
         x, y = data[kind]
         x_hat, seconds = attack_kind(method, x, y, kind, seed, device)
         images[(method.name, kind, seed)] = (x, x_hat)

@@ -38,10 +38,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from . import analytic, newton
 from .lbfgs import CompactLBFGS
+from .runtime import progress_bar
 
 Message = Mapping[str, Tensor]
 
@@ -416,7 +416,7 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         return totals.sum().detach()
 
     steps = 0
-    with tqdm(total=opts.steps, disable=not progress, desc="gradient matching") as bar:
+    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar:
         while steps < opts.steps:
             before, evaluations = steps, len(history)
             optimizer.step(closure)
@@ -441,7 +441,7 @@ def _run_newton(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
     dtype = getattr(torch, opts.dtype)
     runs = [newton.solve_batch(model, grads, batch_size, labels, max_evaluations=opts.steps,
                                seed=seed + r, dtype=dtype)
-            for r in tqdm(range(opts.restarts), disable=not progress, desc="least squares")]
+            for r in progress_bar(range(opts.restarts), enabled=progress, desc="least squares")]
     return (torch.stack([run.images for run in runs]),
             torch.tensor([run.loss for run in runs]), max(run.evaluations for run in runs))
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 PROFILE_VARIABLE = "RECON_PROFILE"
 PROFILES = ("quick", "full")
@@ -42,6 +43,16 @@ def profile() -> str:
 def pick(quick: T, full: T) -> T:
     """Return ``quick`` or ``full`` according to the active profile (one switch, many knobs)."""
     return full if profile() == "full" else quick
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs) -> tqdm:
+    """A ``tqdm.auto`` bar that is off when ``enabled`` is False or ``$TQDM_DISABLE`` is set.
+
+    ``tqdm.notebook`` ignores ``$TQDM_DISABLE`` (it turns ``disable=None`` into False), so a
+    notebook executed for storage would keep a widget output; this one honours the variable.
+    """
+    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+    return tqdm(iterable, disable=quiet or not enabled, **kwargs)
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -30,3 +30,11 @@ def test_seed_everything_makes_runs_repeatable():
     a = torch.rand(3)
     rl.seed_everything(3)
     assert torch.equal(a, torch.rand(3))
+
+
+def test_progress_bar_honours_tqdm_disable(monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert rl.progress_bar(range(3)).disable
+    monkeypatch.setenv("TQDM_DISABLE", "")
+    assert not rl.progress_bar(range(3), file=open("/dev/null", "w")).disable
+    assert rl.progress_bar(range(3), enabled=False).disable

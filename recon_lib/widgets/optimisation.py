@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .. import datasets, fl, metrics, models, optimize, plot
+from ..runtime import progress_bar
 
 VICTIMS = ("lenet", "mlp")
 INITS = ("uniform", "gaussian")
@@ -102,12 +103,10 @@ def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None 
     Returns one row per configuration: success rate (every image MSE < :data:`SUCCESS_MSE`), the
     median steps and seconds of the successful runs (time to success), and the per-seed runs.
     """
-    from tqdm.auto import tqdm
-
     base = dict(STUDY_BASE if base is None else base)
     clients = {s: client(index=s, seed=s, **client_options) for s in seeds}
     rows = []
-    for name, overrides in tqdm(configs.items(), disable=not progress, desc="configurations"):
+    for name, overrides in progress_bar(configs.items(), enabled=progress, desc="configurations"):
         runs = []
         for s in seeds:
             outcome = attack(clients[s], seed=s, **{**base, **overrides})
