@@ -1,0 +1,150 @@
+"""Checks of exercise set 04, optimisation attacks (``exercises/04_optimisation_attacks.ipynb``).
+
+Every case draws a fresh random MLP and real faces of a random size; the learner's answer is
+compared with :mod:`recon_lib.optimize` (gradient distance, total variation) and
+:func:`recon_lib.analytic.recover_label` (iDLG), the references notebook 04 uses.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .. import analytic, fl, optimize
+from . import ask, cases, expect_close, expect_tensor, fail, first_match, task
+
+
+def _message_pair() -> tuple[dict[str, Tensor], dict[str, Tensor], str]:
+    """Two messages of one random MLP: the client's g* and a dummy's g (different images)."""
+    x = cases.face_batch(2)
+    model = cases.random_mlp(tuple(x.shape[1:]), cases.ACTIVATIONS[cases.randint(0, 2)])
+    n_classes = model[-1].out_features
+    y = torch.randint(0, n_classes, (2,))
+    target = fl.client_update(model, x[:1], y[:1])
+    dummy = fl.client_update(model, x[1:], y[1:])
+    return dummy, target, cases.describe(model) + f", a {x.shape[-1]}×{x.shape[-1]} face"
+
+
+# --- Task 04.distance ---------------------------------------------------------------------------
+@task("04.distance", title="the gradient distance", n_cases=6,
+      hint="loop over the names of the target message; add up the squared differences of every entry.")
+def distance(answer: Callable, n_cases: int) -> None:
+    """``answer(g, target) -> 0-d tensor``: Σ over parameters of ‖g − g*‖² (DLG's distance)."""
+    for _ in range(n_cases):
+        g, target, case = _message_pair()
+        got = expect_tensor(ask(answer, g, target, case=case), (), case,
+                            "your function (one number for the whole message, a 0-d tensor)")
+        want = optimize.euclidean_distance(g, target)
+        weights_only = sum((g[k] - t).square().sum() for k, t in target.items() if k.endswith("weight"))
+        mistakes = [(want.sqrt(), "you returned the norm ‖g − g*‖; DLG's distance is its square (no sqrt)."),
+                    (weights_only, "you left out the bias gradients: every entry of the message counts."),
+                    (sum((g[k] - t).square().mean() for k, t in target.items()),
+                     "you averaged within each parameter; DLG sums the squares over all entries."),
+                    (optimize.cosine_distance(g, target),
+                     "that is the cosine distance (chapter 04's other choice); here write the Euclidean one."),
+                    (sum((g[k] - t).abs().sum() for k, t in target.items()),
+                     "you summed absolute differences; square them instead.")]
+        message = first_match(got, mistakes, right=want, atol=1e-6, rtol=1e-4)
+        if message:
+            fail(message, case)
+        expect_close(got, want, "your distance is not Σ‖g − g*‖² over the message", case, atol=1e-7)
+
+
+# --- Task 04.tv ---------------------------------------------------------------------------------
+def _differences(x: Tensor) -> tuple[Tensor, Tensor]:
+    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+
+@task("04.tv", title="total variation", n_cases=6,
+      hint="differences of neighbours along the height and along the width; mean of their absolute values.")
+def tv(answer: Callable, n_cases: int) -> None:
+    """``answer(x) -> 0-d tensor``: mean |vertical| + mean |horizontal| differences (rl.optimize)."""
+    for index in range(n_cases):
+        x = cases.face_batch(cases.randint(1, 4))
+        if index % 2:  # a noisy copy: TV is what grows when an image gets noisier
+            x = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+        case = f"a batch of {x.shape[0]} face(s), {x.shape[-1]}×{x.shape[-1]}" + (", noisy" if index % 2 else "")
+        got = expect_tensor(ask(answer, x, case=case), (), case, "your function (one number, a 0-d tensor)")
+        want = optimize.total_variation(x)
+        dv, dh = _differences(x)
+        mistakes = [(dv.square().mean() + dh.square().mean(),
+                     "you squared the differences; TV uses their absolute values (squares blur edges)."),
+                    (dv.abs().sum() + dh.abs().sum(), "you summed the absolute differences; take their means."),
+                    (dv.abs().mean(), "you only used the vertical differences (along the height); add the horizontal ones."),
+                    (dh.abs().mean(), "you only used the horizontal differences (along the width); add the vertical ones."),
+                    ((dv[..., :, :-1].square() + dh[..., :-1, :].square()).sqrt().mean(),
+                     "that is the isotropic TV; here write the anisotropic one (|∂v| and |∂h| separately)."),
+                    (dv.mean() + dh.mean(), "take the absolute value of each difference before averaging.")]
+        message = first_match(got, mistakes, right=want, atol=1e-6, rtol=1e-4)
+        if message:
+            fail(message, case)
+        expect_close(got, want, "your value is not mean|∂v x| + mean|∂h x|", case, atol=1e-6)
+
+
+# --- Task 04.label ------------------------------------------------------------------------------
+@task("04.label", title="the label from the head's gradient (iDLG)", n_cases=6,
+      hint="under cross-entropy the head's bias gradient is p − onehot(y); without a bias use the "
+           "row sums of its weight gradient.")
+def label(answer: Callable, n_cases: int) -> None:
+    """``answer(model, grads) -> int``: the label of a one-sample message (rl.analytic.recover_label)."""
+    for index in range(n_cases):
+        x = cases.face_batch(1)
+        bias = index % 2 == 0
+        model = cases.random_mlp(tuple(x.shape[1:]), "sigmoid" if not bias else cases.ACTIVATIONS[index % 3],
+                                 bias=bias, n_classes=(3, 10))
+        y = torch.randint(0, model[-1].out_features, (1,))
+        grads = fl.client_update(model, x, y)
+        case = cases.describe(model) + f", one {x.shape[-1]}×{x.shape[-1]} face"
+        got = ask(answer, model, grads, case=case)
+        if isinstance(got, Tensor) and got.numel() == 1:
+            fail("return a Python int (use int(...) or .item()), not a tensor.", case)
+        if not isinstance(got, int) or isinstance(got, bool):
+            fail(f"return the label as a Python int, got {type(got).__name__}.", case)
+        want = analytic.recover_label(model, grads)
+        assert want == int(y), "reference iDLG failed on a check case; please report this as a bug"
+        if got == want:
+            continue
+        name, head = analytic.last_linear(model)
+        scores = grads[f"{name}.bias"] if bias else grads[f"{name}.weight"].sum(-1)
+        if got == int(scores.argmax()):
+            fail("you took the argmax: the true class is the one entry that is *negative* (p − 1 < 0); "
+                 "take the argmin.", case)
+        if got == int(grads[f"{name}.weight"].sum(0).argmin()) or got == int(grads[f"{name}.weight"].sum(0).argmax()):
+            fail("you summed the weight gradient over the classes (dim 0); one score per class "
+                 "needs the sum over the features (dim -1).", case)
+        fail(f"{got} is not the label of this message." + ("" if bias else " This head has no bias."), case)
+
+
+# --- Task 04.init -------------------------------------------------------------------------------
+@task("04.init", title="the uniform dummy initialisation", n_cases=4,
+      hint="torch.rand with a torch.Generator seeded by `seed` draws U(0, 1), the pixel range.")
+def init(answer: Callable, n_cases: int) -> None:
+    """``answer(shape, seed) -> tensor``: seeded U(0, 1) dummies (the paper's init, notebook 04)."""
+    for _ in range(n_cases):
+        shape = (cases.randint(1, 4), cases.randint(1, 3), *(2 * (cases.randint(12, 32),)))
+        seed = cases.randint(0, 10_000)
+        case = f"shape {shape}, seed {seed}"
+        got = expect_tensor(ask(answer, shape, seed, case=case), shape, case)
+        if not got.is_floating_point():
+            fail(f"return floating-point pixels, got dtype {got.dtype}.", case)
+        if got.min() < 0:
+            fail("some pixels are negative: " + ("that looks like N(0, 1), DLG's Gaussian init; "
+                 if got.min() < -1 or got.max() > 1 else "you drew in [−1, 1]; ")
+                 + "the paper draws uniformly in the pixel range [0, 1].", case)
+        if got.max() > 1:
+            fail("some pixels are above 1: draw in the pixel range [0, 1].", case)
+        if got.std() < 1e-6:
+            fail("every pixel has the same value: draw them at random.", case)
+        mean, std = float(got.mean()), float(got.std())
+        if abs(mean - 0.5) > 0.05 or abs(std - 12 ** -0.5) > 0.03:
+            fail(f"the pixels have mean {mean:.2f} and std {std:.2f}; U(0, 1) has 0.50 and 0.29. "
+                 "Draw every pixel uniformly.", case)
+        torch.rand(3)  # move the global generator: a seeded answer must not depend on it
+        again = expect_tensor(ask(answer, shape, seed, case=case), shape, case)
+        if not torch.equal(again, got):
+            fail("two calls with the same seed gave different images: seed a torch.Generator with "
+                 "`seed` and pass it to torch.rand(..., generator=...).", case)
+        other = expect_tensor(ask(answer, shape, seed + 1, case=case), shape, case)
+        if torch.equal(other, got):
+            fail("seeds `seed` and `seed + 1` gave the same images: use the seed you are given.", case)

@@ -1,0 +1,173 @@
+"""Exercise set 04's checks are honest: the reference answers pass, typical mistakes get a
+specific message, the untouched stub says "not implemented yet"."""
+import pytest
+import torch
+
+import recon_lib as rl
+import recon_lib.grading as grading
+
+
+# --- reference answers (the solution notebook's, written independently of the library) -------
+def gradient_distance(g, target):
+    return sum(((g[name] - t) ** 2).sum() for name, t in target.items())
+
+
+def total_variation(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+def idlg_label(model, grads):
+    name, head = rl.analytic.last_linear(model)
+    scores = grads[f"{name}.bias"] if head.bias is not None else grads[f"{name}.weight"].sum(-1)
+    return int(scores.argmin())
+
+
+def uniform_init(shape, seed):
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+
+
+REFERENCES = {"04.distance": gradient_distance, "04.tv": total_variation,
+              "04.label": idlg_label, "04.init": uniform_init}
+
+
+@pytest.mark.parametrize("task_id", sorted(REFERENCES))
+@pytest.mark.parametrize("seed", [0, 2021, 7])
+def test_reference_answers_pass(task_id, seed, capsys):
+    grading.check(task_id, REFERENCES[task_id], seed=seed)
+    assert "passed" in capsys.readouterr().out
+
+
+def test_library_functions_pass_where_they_fit(capsys):
+    grading.check("04.distance", rl.optimize.euclidean_distance)
+    grading.check("04.tv", rl.optimize.total_variation)
+    grading.check("04.label", rl.analytic.recover_label)
+    assert capsys.readouterr().out.count("passed") == 3
+
+
+def test_chapter_04_has_four_tasks():
+    assert set(grading.tasks("04")) == set(REFERENCES)
+
+
+def stub(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("task_id", sorted(REFERENCES))
+def test_stub_is_not_implemented_yet(task_id):
+    with pytest.raises(grading.NotImplementedYet, match="not implemented yet"):
+        grading.check(task_id, stub)
+
+
+# --- typical wrong answers ------------------------------------------------------------------
+def norm_not_squared(g, target):
+    return gradient_distance(g, target).sqrt()
+
+
+def weights_only(g, target):
+    return sum(((g[n] - t) ** 2).sum() for n, t in target.items() if n.endswith("weight"))
+
+
+def per_parameter_mean(g, target):
+    return sum(((g[n] - t) ** 2).mean() for n, t in target.items())
+
+
+def cosine(g, target):
+    return rl.optimize.cosine_distance(g, target)
+
+
+def cosine_similarity(g, target):
+    return 1 - rl.optimize.cosine_distance(g, target)
+
+
+def squared_tv(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).square().mean() + (x[..., :, 1:] - x[..., :, :-1]).square().mean()
+
+
+def summed_tv(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().sum() + (x[..., :, 1:] - x[..., :, :-1]).abs().sum()
+
+
+def vertical_only(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+
+
+def per_image_tv(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3)) + (x[..., :, 1:] - x[..., :, :-1]).abs().mean((1, 2, 3))
+
+
+def argmax_label(model, grads):
+    name, head = rl.analytic.last_linear(model)
+    scores = grads[f"{name}.bias"] if head.bias is not None else grads[f"{name}.weight"].sum(-1)
+    return int(scores.argmax())
+
+
+def tensor_label(model, grads):
+    name, head = rl.analytic.last_linear(model)
+    scores = grads[f"{name}.bias"] if head.bias is not None else grads[f"{name}.weight"].sum(-1)
+    return scores.argmin()
+
+
+def bias_only_label(model, grads):
+    name, _ = rl.analytic.last_linear(model)
+    return int(grads[f"{name}.bias"].argmin())
+
+
+def gaussian_init(shape, seed):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def symmetric_init(shape, seed):
+    return 2 * uniform_init(shape, seed) - 1
+
+
+def unseeded_init(shape, seed):
+    return torch.rand(shape)
+
+
+def constant_init(shape, seed):
+    return torch.full(shape, 0.5)
+
+
+def returns_none(*args):
+    return None
+
+
+@pytest.mark.parametrize("task_id, answer, words", [
+    ("04.distance", norm_not_squared, "no sqrt"),
+    ("04.distance", weights_only, "bias gradients"),
+    ("04.distance", per_parameter_mean, "averaged within each parameter"),
+    ("04.distance", cosine, "cosine distance"),
+    ("04.distance", cosine_similarity, "not Σ‖g − g\\*‖²"),
+    ("04.distance", returns_none, "return"),
+    ("04.tv", squared_tv, "absolute values"),
+    ("04.tv", summed_tv, "take their means"),
+    ("04.tv", vertical_only, "add the horizontal"),
+    ("04.tv", per_image_tv, "shape"),
+    ("04.label", argmax_label, "argmin"),
+    ("04.label", tensor_label, "Python int"),
+    ("04.label", bias_only_label, "raised KeyError"),
+    ("04.init", gaussian_init, "Gaussian"),
+    ("04.init", symmetric_init, "−1, 1"),
+    ("04.init", unseeded_init, "same seed"),
+    ("04.init", constant_init, "same value"),
+    ("04.init", returns_none, "return"),
+])
+def test_typical_mistakes_get_specific_feedback(task_id, answer, words):
+    with pytest.raises(grading.WrongAnswer, match=words) as caught:
+        grading.check(task_id, answer)
+    assert "Hint:" in str(caught.value)
+
+
+def test_feedback_never_prints_the_expected_label():
+    with pytest.raises(grading.WrongAnswer) as caught:
+        grading.check("04.label", lambda model, grads: -1)
+    assert "is not the label" in str(caught.value)
+
+
+def test_cases_are_reproducible_and_leave_the_learners_rng_alone():
+    torch.manual_seed(3)
+    expected = torch.rand(2)
+    torch.manual_seed(3)
+    grading.check("04.init", uniform_init)
+    grading.check("04.distance", gradient_distance)
+    assert torch.equal(torch.rand(2), expected)
