@@ -95,6 +95,27 @@ def per_image_tv(x):
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean((1, 2, 3)) + (x[..., :, 1:] - x[..., :, :-1]).abs().mean((1, 2, 3))
 
 
+def absolute_distance(g, target):
+    return sum((g[n] - t).abs().sum() for n, t in target.items())
+
+
+def horizontal_only(x):
+    return (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+def isotropic_tv(x):
+    dv, dh = x[..., 1:, :-1] - x[..., :-1, :-1], x[..., :-1, 1:] - x[..., :-1, :-1]
+    return (dv.square() + dh.square()).sqrt().mean()
+
+
+def signed_tv(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).mean() + (x[..., :, 1:] - x[..., :, :-1]).mean()
+
+
+def float_distance(g, target):
+    return float(gradient_distance(g, target))
+
+
 def argmax_label(model, grads):
     name, head = rl.analytic.last_linear(model)
     scores = grads[f"{name}.bias"] if head.bias is not None else grads[f"{name}.weight"].sum(-1)
@@ -124,6 +145,10 @@ def unseeded_init(shape, seed):
     return torch.rand(shape)
 
 
+def half_range_init(shape, seed):
+    return uniform_init(shape, seed) / 2
+
+
 def constant_init(shape, seed):
     return torch.full(shape, 0.5)
 
@@ -139,6 +164,11 @@ def returns_none(*args):
     ("04.distance", cosine, "cosine distance"),
     ("04.distance", cosine_similarity, "not Σ‖g − g\\*‖²"),
     ("04.distance", returns_none, "return"),
+    ("04.distance", absolute_distance, "square them"),
+    ("04.distance", float_distance, "torch.Tensor"),
+    ("04.tv", horizontal_only, "add the vertical"),
+    ("04.tv", isotropic_tv, "isotropic"),
+    ("04.tv", signed_tv, "absolute value of each difference"),
     ("04.tv", squared_tv, "absolute values"),
     ("04.tv", summed_tv, "take their means"),
     ("04.tv", vertical_only, "add the horizontal"),
@@ -150,6 +180,7 @@ def returns_none(*args):
     ("04.init", symmetric_init, "−1, 1"),
     ("04.init", unseeded_init, "same seed"),
     ("04.init", constant_init, "same value"),
+    ("04.init", half_range_init, "uniformly"),
     ("04.init", returns_none, "return"),
 ])
 def test_typical_mistakes_get_specific_feedback(task_id, answer, words):
@@ -171,3 +202,9 @@ def test_cases_are_reproducible_and_leave_the_learners_rng_alone():
     grading.check("04.init", uniform_init)
     grading.check("04.distance", gradient_distance)
     assert torch.equal(torch.rand(2), expected)
+
+
+@pytest.mark.parametrize("task_id", sorted(REFERENCES))
+def test_right_answers_pass_on_many_seeds(task_id):
+    for seed in range(100, 120):
+        grading.check(task_id, REFERENCES[task_id], seed=seed, n_cases=12)
