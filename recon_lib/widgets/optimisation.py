@@ -60,13 +60,17 @@ def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: 
     """A reproducible victim and the message of ``batch_size`` real size×size RGB images.
 
     ``victim="lenet"`` is the DLG LeNet; ``"mlp"`` a sigmoid MLP with 64 hidden units. Images
-    ``index … index + batch_size − 1`` of ``kind`` (rl.datasets), labels made distinct.
+    ``index … index + batch_size − 1`` of ``kind`` (rl.datasets; indices wrap around the sample
+    pack, so any seed has a victim), labels made distinct.
     """
     if victim not in VICTIMS:
         raise ValueError(f"unknown victim {victim!r}; choose one of {VICTIMS}")
-    x, y = datasets.load(kind, n=index + batch_size, size=size)
-    x = x[index:index + batch_size].expand(batch_size, 3, size, size).contiguous()
-    y = y[index:index + batch_size] % 100
+    x, y = datasets.load(kind, size=size)
+    if batch_size > len(x):
+        raise ValueError(f"batch_size {batch_size} exceeds the {len(x)} images of {kind!r}")
+    picked = (index + torch.arange(batch_size)) % len(x)
+    x = x[picked].expand(batch_size, 3, size, size).contiguous()
+    y = y[picked] % 100
     y = y if len(set(y.tolist())) == batch_size else torch.arange(batch_size)  # distinct labels
     torch.manual_seed(seed)
     shape = (3, size, size)
