@@ -81,5 +81,6 @@ def grid(images: Tensor | Sequence[Tensor], titles: Sequence[str] | None = None,
             ax.axis("off")
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    top = 1 - 0.25 / figure.get_figheight() if title else 1  # keep the suptitle clear of row 1
+    figure.tight_layout(rect=(0, 0, 1, top))
     return figure
