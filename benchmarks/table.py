@@ -40,6 +40,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="optimiser steps of the paper preset")
     parser.add_argument("--kinds", nargs="+", default=list(rl.datasets.NAMES), choices=rl.datasets.NAMES)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="CPU processes attacking side by side, threads shared among them (default 1)")
     parser.add_argument("--name", default="table", help="output file stem")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
     return parser.parse_args(argv)
@@ -63,18 +65,18 @@ def main(argv: list[str] | None = None) -> dict:
     chosen = chosen_settings(args)
     device = rl.device() if args.device is None else torch.device(args.device)
     start = time.perf_counter()
-    table = bm.run_profile(chosen, args.kinds, device)
+    table = bm.run_profile(chosen, args.kinds, device, workers=args.workers)
     total = time.perf_counter() - start
     summary = bm.summarise(table.rows)
     print(bm.format_table(summary))
     print(f"\ntotal {total:.0f} s on {device.type} ({platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads)")
+          f"{torch.get_num_threads()} threads, {args.workers} worker(s))")
     args.out.mkdir(parents=True, exist_ok=True)
     bm.write_csv(table.rows, args.out / f"{args.name}.csv")
     report = dict(settings={**dataclasses.asdict(chosen), "sizes": {k: v for k, v in chosen.sizes.items()}},
                   kinds=args.kinds, device=device.type,
                   gpu=torch.cuda.get_device_name() if device.type == "cuda" else None,
-                  threads=torch.get_num_threads(), torch=torch.__version__,
+                  threads=torch.get_num_threads(), workers=args.workers, torch=torch.__version__,
                   python=platform.python_version(), total_seconds=total, summary=summary,
                   command="python benchmarks/table.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

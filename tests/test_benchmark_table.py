@@ -265,3 +265,27 @@ def test_cnn_victim_is_inverted_exactly_for_any_shape(c, h, w, seed):
     messages = rl.fl.client_updates(model, x, torch.tensor([0, 2]))
     x_hat = rl.analytic.invert_cnn(model, messages, (c, h, w), tol=1e-12, max_iter=3000)
     assert float(rl.metrics.psnr(x_hat, x).min()) > 60
+
+
+def test_worker_processes_give_the_same_rows_as_one_process():
+    """Jobs sent to spawned workers (largest first) come back in job order with equal scores."""
+    chosen = bm.methods(["closed_form", "paper"], paper={"steps": 2})
+    kwargs = dict(kinds=["faces", "cifar100"], n=2, seeds=[0, 1], sizes={"faces": 10, "cifar100": 8},
+                  progress=False)
+    alone, together = bm.run(chosen, **kwargs), bm.run(chosen, **kwargs, workers=2)
+    drop = lambda row: {k: v for k, v in row.items() if k != "seconds"}  # noqa: E731
+    assert [drop(r) for r in together.rows] == [drop(r) for r in alone.rows]
+    for key, (x, x_hat) in alone.images.items():
+        assert torch.equal(together.images[key][1], x_hat)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_must_be_a_positive_int(workers):
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        bm.run(bm.methods(["closed_form"]), ["faces"], n=1, seeds=[0], workers=workers, progress=False)
+
+
+def test_workers_are_for_the_cpu_only():
+    with pytest.raises(ValueError, match="splits the CPU"):
+        bm.run(bm.methods(["closed_form"]), ["faces"], n=1, seeds=[0], device="cuda", workers=2,
+               progress=False)
