@@ -8,18 +8,19 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01–03);
 ``conditions``, ``newton`` (02–03); ``conv`` (03); ``optimize``, ``lbfgs`` (02, 04);
-``datasets``, ``sources`` (all); ``benchmark`` (06); ``defences``, ``privacy_utility`` (07);
+``datasets``, ``sources`` (all); ``benchmark``, ``distortions`` (06); ``defences``, ``privacy_utility`` (07);
 ``metrics``, ``plot``, ``widgets``, ``grading``, ``runtime`` (all).
 
 Import it as ``import recon_lib as rl``.
 """
-from . import (analytic, benchmark, conditions, conv, datasets, defences, fl, grading, lbfgs,
-               metrics, models, newton, optimize, plot, privacy_utility, runtime, sources, symbolic,
+from . import (analytic, benchmark, conditions, conv, datasets, defences, distortions, fl, grading,
+               lbfgs, metrics, models, newton, optimize, plot, privacy_utility, runtime, sources, symbolic,
                widgets)
 from .runtime import device, pick, profile, progress_bar, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["analytic", "benchmark", "conditions", "conv", "datasets", "defences", "fl", "grading",
+__all__ = ["analytic", "benchmark", "conditions", "conv", "datasets", "defences", "distortions", "fl",
+           "grading",
            "lbfgs", "metrics", "models", "newton", "optimize", "plot", "privacy_utility", "runtime",
            "sources", "symbolic", "widgets", "device", "pick", "profile", "progress_bar",
            "seed_everything"]

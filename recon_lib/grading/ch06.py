@@ -1,7 +1,7 @@
 """Checks of exercise set 06, benchmarks (``exercises/06_benchmarks.ipynb``).
 
 * ``06.psnr`` — PSNR per image of a batch; reference :func:`recon_lib.metrics.psnr`, on real
-  images of random kinds distorted by :func:`recon_lib.benchmark.distort`.
+  images of random kinds distorted by :func:`recon_lib.distortions.distort`.
 * ``06.summary`` — mean ± sample standard deviation per (method, kind) of benchmark rows;
   reference :func:`recon_lib.benchmark.summarise`.
 * ``06.baseline`` — the PSNR a flat guess at each image's mean scores; reference
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
-from .. import benchmark, datasets, metrics
+from .. import benchmark, datasets, distortions, metrics
 from . import ask, cases, expect_close, expect_tensor, fail, first_match, task
 
 KINDS = ("mnist", "cifar100", "imagenet", "wbc", "fmri", "faces")
@@ -29,7 +29,7 @@ def _batch(index: int) -> tuple[Tensor, Tensor, str]:
     x = benchmark.sample(kind, cases.randint(2, 4), (side, side))[0]
     how = ("noise", "blur", "contrast")[index % 3]
     low, high = {"noise": (0.02, 0.2), "blur": (0.5, 2.0), "contrast": (0.1, 0.6)}[how]
-    x_hat = torch.stack([benchmark.distort(image, how, float(torch.empty(()).uniform_(low, high)),
+    x_hat = torch.stack([distortions.distort(image, how, float(torch.empty(()).uniform_(low, high)),
                                            seed=index) for image in x])
     return x, x_hat, f"case {index + 1} ({len(x)} {kind} images {side}×{side}, {how})"
 
