@@ -4,5 +4,6 @@ from . import one_node  # chapter 01: depth, activation, width
 from . import batches  # chapter 02: batch size B, width h, method
 from . import convolutions  # chapter 03: kernel size, stride, padding, kernel count h
 from . import medical  # chapter 05: kernel count h of a hospital's CNN, slice
+from . import psnr  # chapter 06: an image distorted to a chosen PSNR
 from . import defences  # chapter 07: defence and its strength
 from . import optimisation  # chapter 04: preset, init, steps
