@@ -1,5 +1,6 @@
 """Interactive explorers, one per chapter. Their logic is plain functions (tested without a
 browser); the ipywidgets wrappers only wire sliders to those functions."""
+from . import threat_model  # chapter 00: batch size B
 from . import one_node  # chapter 01: depth, activation, width
 from . import batches  # chapter 02: batch size B, width h, method
 from . import convolutions  # chapter 03: kernel size, stride, padding, kernel count h
