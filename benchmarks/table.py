@@ -1,8 +1,9 @@
 """The benchmark table of chapter 06: every method × every data kind, written to CSV and JSON.
 
     python benchmarks/table.py                       # the active profile ($RECON_PROFILE, default quick)
-    RECON_PROFILE=full python benchmarks/table.py     # paper scale: 8 images × 3 seeds, native sizes,
-                                                      # ImageNet 224×224, 1000 L-BFGS steps (GPU)
+    RECON_PROFILE=full python benchmarks/table.py --workers 2 --name table_full
+        # paper scale: native sizes, ImageNet 224×224; closed forms on 8 images × 3 seeds, the
+        # 1000-step search on 4 images × 2 seeds; one process per CPU core (CUDA: leave --workers 1)
     python benchmarks/table.py --n 4 --seeds 0 1 --steps 300     # anything in between
 
 Methods (``recon_lib.benchmark.METHODS``): the closed form of chapter 01 on a biased MLP, exact
