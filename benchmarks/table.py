@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
                   gpu=torch.cuda.get_device_name() if device.type == "cuda" else None,
                   threads=torch.get_num_threads(), workers=args.workers, torch=torch.__version__,
                   python=platform.python_version(), total_seconds=total, summary=summary,
-                  command="python benchmarks/table.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+                  profile=args.profile or rl.profile(),
+                  command=(f"RECON_PROFILE={args.profile or rl.profile()} python benchmarks/table.py "
+                           + " ".join(argv if argv is not None else sys.argv[1:])))
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 

@@ -1,4 +1,5 @@
 """The benchmark table of chapter 06 (recon_lib.benchmark): methods, rows, aggregation, CSV."""
+import json
 import math
 import statistics
 
@@ -257,3 +258,16 @@ def test_workers_are_for_the_cpu_only():
     with pytest.raises(ValueError, match="splits the CPU"):
         bm.run(bm.methods(["closed_form"]), ["faces"], n=1, seeds=[0], device="cuda", workers=2,
                progress=False)
+
+
+def test_table_script_writes_csv_and_json_that_say_how_to_rerun_it(tmp_path, capsys):
+    from benchmarks import table
+
+    report = table.main(["--profile", "quick", "--kinds", "faces", "--n", "1", "--seeds", "0",
+                         "--steps", "2", "--out", str(tmp_path), "--name", "tiny"])
+    rows = bm.read_csv(tmp_path / "tiny.csv")
+    assert [r["method"] for r in rows] == list(bm.METHODS) and {r["kind"] for r in rows} == {"faces"}
+    saved = json.loads((tmp_path / "tiny.json").read_text())
+    assert saved["command"].startswith("RECON_PROFILE=quick python benchmarks/table.py --profile quick")
+    assert saved["settings"]["steps"] == 2 and saved["workers"] == 1 == report["workers"]
+    assert "| paper | faces | 1 |" in capsys.readouterr().out
