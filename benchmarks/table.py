@@ -7,8 +7,8 @@
     python benchmarks/table.py --n 4 --seeds 0 1 --steps 300     # anything in between
 
 Methods (``recon_lib.benchmark.METHODS``): the closed form of chapter 01 on a biased MLP, exact
-CNN inversion of chapter 03 one kernel above Claim 3's bound, and chapter 04's optimisation
-preset ("paper") on the DLG LeNet. Prints the Markdown table (mean ± sample standard deviation
+CNN inversion of chapter 03 one kernel above Claim 3's bound, and chapter 04's two optimisation
+presets ("paper", "fast") on the DLG LeNet. Prints the Markdown table (mean ± sample standard deviation
 over images and seeds) and writes ``benchmarks/results/table.csv`` (one row per method, kind,
 image and seed) and ``benchmarks/results/table.json`` (the settings, the summary, the run time).
 """
@@ -38,7 +38,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="settings to start from (default: $RECON_PROFILE, else quick)")
     parser.add_argument("--n", type=int, help="images per kind (every method)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (every method)")
-    parser.add_argument("--steps", type=int, help="optimiser steps of the paper preset")
+    parser.add_argument("--steps", type=int, help="optimiser step budget of each search (paper, fast)")
+    parser.add_argument("--methods", nargs="+", default=list(bm.METHODS), choices=list(bm.METHODS),
+                        help="methods to run (default: all)")
     parser.add_argument("--kinds", nargs="+", default=list(rl.datasets.NAMES), choices=rl.datasets.NAMES)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--workers", type=int, default=1,
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     chosen = chosen_settings(args)
     device = rl.device() if args.device is None else torch.device(args.device)
     start = time.perf_counter()
-    table = bm.run_profile(chosen, args.kinds, device, workers=args.workers)
+    table = bm.run_profile(chosen, args.kinds, device, workers=args.workers, names=args.methods)
     total = time.perf_counter() - start
     summary = bm.summarise(table.rows)
     print(bm.format_table(summary))
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     bm.write_csv(table.rows, args.out / f"{args.name}.csv")
     report = dict(settings={**dataclasses.asdict(chosen), "sizes": {k: v for k, v in chosen.sizes.items()}},
-                  kinds=args.kinds, device=device.type,
+                  methods=args.methods, kinds=args.kinds, device=device.type,
                   gpu=torch.cuda.get_device_name() if device.type == "cuda" else None,
                   threads=torch.get_num_threads(), workers=args.workers, torch=torch.__version__,
                   python=platform.python_version(), total_seconds=total, summary=summary,

@@ -11,7 +11,9 @@ defined for (the attack only applies to some architectures):
 * ``cnn_exact`` — chapter 03: closed form on the head, then each conv undone exactly, on a
   sigmoid CNN with one kernel above the bound h ≥ (d/d′)² C of Claim 3 (4×4 kernels, stride 2);
 * ``paper`` — chapter 04's ``"paper"`` gradient-matching preset (uniform init, box prior, L-BFGS) on the
-  DLG LeNet, where no closed form applies (its second conv has 12 kernels, the bound asks 48).
+  DLG LeNet, where no closed form applies (its second conv has 12 kernels, the bound asks 48);
+* ``fast`` — chapter 04's ``"fast"`` preset (box as a penalty, 500-pair compact L-BFGS, early
+  stop) on the same LeNet, with the same step budget.
 
 Each attack is a function ``(model, messages, in_shape) -> images`` that sees only the model
 and the messages of N one-image clients (leading dimension N); only :func:`run` touches the
@@ -136,15 +138,22 @@ def cnn_exact(model: nn.Module, messages: Message, in_shape: tuple[int, ...]) ->
 
 
 @register("paper", title="optimisation, 'paper' preset (ch. 04)", victim="DLG LeNet (sigmoid)",
-          build=dlg_lenet, steps=300, seed=0)
-def paper_preset(model: nn.Module, messages: Message, in_shape: tuple[int, ...], *,
-                 steps: int = 300, seed: int = 0, preset: str = "paper") -> Tensor:
+          build=dlg_lenet, preset="paper", steps=300, seed=0)
+def gradient_search(model: nn.Module, messages: Message, in_shape: tuple[int, ...], *,
+                    preset: str = "paper", steps: int = 300, seed: int = 0) -> Tensor:
     """Gradient matching (:func:`recon_lib.optimize.gradient_matching`), one client at a time."""
     n = next(iter(messages.values())).shape[0]
     images = [optimize.gradient_matching(model, {k: g[i] for k, g in messages.items()}, 1,
                                          preset=preset, steps=steps, seed=seed, progress=False).images
               for i in range(n)]
     return torch.cat(images).reshape(n, *in_shape)
+
+
+# The course's engineered preset of chapter 04 (box as a penalty, long compact L-BFGS memory).
+register("fast", title="optimisation, 'fast' preset (ch. 04)", victim="DLG LeNet (sigmoid)",
+         build=dlg_lenet, preset="fast", steps=300, seed=0)(gradient_search)
+# Methods that search (costly: seconds to minutes per image); the others are closed forms.
+SEARCHES = ("paper", "fast")
 
 
 def methods(names: Iterable[str] | None = None, **options: Mapping[str, object]) -> list[Method]:
@@ -223,13 +232,22 @@ def settings(profile: str | None = None) -> Settings:
 
 def run_profile(chosen: Settings, kinds: Sequence[str] = datasets.NAMES,
                 device: torch.device | str | None = None, progress: bool = True,
-                workers: int = 1) -> Table:
-    """The whole table under ``chosen`` settings: fast methods, then the optimisation attack."""
-    fast = run(methods(["closed_form", "cnn_exact"]), kinds, chosen.n, chosen.seeds, chosen.sizes,
-               device, progress, workers)
-    slow = run(methods(["paper"], paper={"steps": chosen.steps}), kinds, chosen.optimisation_n,
-               chosen.optimisation_seeds, chosen.sizes, device, progress, workers)
-    return Table(fast.rows + slow.rows, {**fast.images, **slow.images})
+                workers: int = 1, names: Sequence[str] | None = None) -> Table:
+    """The table under ``chosen`` settings for the methods ``names`` (default: all registered).
+
+    Closed forms run on ``n`` images × ``seeds``; the searches (:data:`SEARCHES`) on
+    ``optimisation_n`` × ``optimisation_seeds`` with a budget of ``steps`` optimiser steps.
+    """
+    chosen_methods = methods(names)
+    exact = [m for m in chosen_methods if m.name not in SEARCHES]
+    searches = [m.with_options(steps=chosen.steps) for m in chosen_methods if m.name in SEARCHES]
+    parts = ([run(exact, kinds, chosen.n, chosen.seeds, chosen.sizes, device, progress, workers)]
+             if exact else [])
+    if searches:
+        parts.append(run(searches, kinds, chosen.optimisation_n, chosen.optimisation_seeds, chosen.sizes,
+                         device, progress, workers))
+    return Table([row for part in parts for row in part.rows],
+                 {key: value for part in parts for key, value in part.images.items()})
 
 
 # --- Running the table -----------------------------------------------------------------------

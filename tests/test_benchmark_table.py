@@ -14,8 +14,9 @@ from recon_lib import benchmark as bm
 FAST = ("closed_form", "cnn_exact")
 
 
-def test_registry_holds_the_three_methods_with_their_victims():
-    assert list(bm.METHODS) == ["closed_form", "cnn_exact", "paper"]
+def test_registry_holds_the_four_methods_with_their_victims():
+    assert list(bm.METHODS) == ["closed_form", "cnn_exact", "paper", "fast"]
+    assert bm.SEARCHES == ("paper", "fast") and bm.METHODS["fast"].options["preset"] == "fast"
     for method in bm.METHODS.values():
         model = method.build((1, 8, 8), 3)
         assert isinstance(model, torch.nn.Module) and model.in_shape == (1, 8, 8)
@@ -218,9 +219,14 @@ def test_the_benchmark_script_writes_csv_and_json(tmp_path, capsys):
     report = script.main(["--profile", "quick", "--n", "1", "--seeds", "0", "--steps", "1",
                           "--kinds", "mnist", "faces", "--out", str(tmp_path), "--name", "t"])
     rows = bm.read_csv(tmp_path / "t.csv")
-    assert len(rows) == 3 * 2 and {r["method"] for r in rows} == set(bm.METHODS)
+    assert len(rows) == len(bm.METHODS) * 2 and {r["method"] for r in rows} == set(bm.METHODS)
     saved = json.loads((tmp_path / "t.json").read_text())
     assert saved["settings"]["steps"] == 1 and saved["total_seconds"] == pytest.approx(report["total_seconds"])
+    assert saved["command"].startswith("RECON_PROFILE=quick python benchmarks/table.py --profile quick")
+    assert saved["workers"] == 1 and saved["methods"] == list(bm.METHODS)
+    script.main(["--profile", "quick", "--n", "1", "--seeds", "0", "--steps", "1", "--kinds", "faces",
+                 "--methods", "fast", "--out", str(tmp_path), "--name", "one"])
+    assert {r["method"] for r in bm.read_csv(tmp_path / "one.csv")} == {"fast"}
     assert "| closed_form | mnist | 1 |" in capsys.readouterr().out
 
 
@@ -259,15 +265,3 @@ def test_workers_are_for_the_cpu_only():
         bm.run(bm.methods(["closed_form"]), ["faces"], n=1, seeds=[0], device="cuda", workers=2,
                progress=False)
 
-
-def test_table_script_writes_csv_and_json_that_say_how_to_rerun_it(tmp_path, capsys):
-    from benchmarks import table
-
-    report = table.main(["--profile", "quick", "--kinds", "faces", "--n", "1", "--seeds", "0",
-                         "--steps", "2", "--out", str(tmp_path), "--name", "tiny"])
-    rows = bm.read_csv(tmp_path / "tiny.csv")
-    assert [r["method"] for r in rows] == list(bm.METHODS) and {r["kind"] for r in rows} == {"faces"}
-    saved = json.loads((tmp_path / "tiny.json").read_text())
-    assert saved["command"].startswith("RECON_PROFILE=quick python benchmarks/table.py --profile quick")
-    assert saved["settings"]["steps"] == 2 and saved["workers"] == 1 == report["workers"]
-    assert "| paper | faces | 1 |" in capsys.readouterr().out
