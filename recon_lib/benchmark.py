@@ -215,8 +215,9 @@ SETTINGS = {
     "quick": Settings(n=3, seeds=(0, 1), steps=100, optimisation_n=2, optimisation_seeds=(0,),
                       sizes={"fmri": (24, 32), "wbc": (32, 32), "imagenet": (32, 32)}),
     # Paper scale: native sizes, ImageNet at 224×224 (the offline pack is 128×128, upsampled),
-    # the paper preset's 1000 steps. The search gets 4 images × 2 seeds per kind: at 224×224 one
-    # search costs about 12 min on one CPU core (the LeNet head has 37.6 M weights for 1000 classes).
+    # the paper preset's 1000 steps for every search. Searches get 4 images × 2 seeds per kind: at
+    # 224×224 one costs about 10 min on one CPU core (the LeNet head has 37.6 M weights for 1000
+    # classes; measured 570-620 s, README).
     "full": Settings(n=8, seeds=(0, 1, 2), steps=1000, optimisation_n=4, optimisation_seeds=(0, 1),
                      sizes={"imagenet": (224, 224)}),
 }
