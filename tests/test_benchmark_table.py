@@ -210,7 +210,6 @@ def test_figures_are_titled_and_labelled():
 
 
 def test_the_benchmark_script_writes_csv_and_json(tmp_path, capsys):
-    import json
     import sys
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
