@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -37,41 +37,10 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
+from . import _validate as check
 from . import fl
 
 Message = dict[str, Tensor]
-
-
-# --- Checking the knobs ---------------------------------------------------------------------
-def _check_message(message: Mapping[str, Tensor]) -> None:
-    if not isinstance(message, Mapping) or not message:
-        raise TypeError("a message is a non-empty dict {name: gradient tensor}, as from "
-                        "rl.fl.client_update")
-    for name, value in message.items():
-        if not isinstance(value, Tensor) or not value.is_floating_point():
-            raise TypeError(f"message[{name!r}] must be a floating-point tensor, got "
-                            f"{type(value).__name__ if not isinstance(value, Tensor) else value.dtype}")
-        if not torch.isfinite(value).all():
-            raise ValueError(f"message[{name!r}] contains NaN or inf; fix the client's loss first")
-
-
-def _check_int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _check_nonnegative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    if _check_nonnegative(name, value) == 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return float(value)
 
 
 # --- Defences on a message ------------------------------------------------------------------
@@ -82,8 +51,8 @@ def add_noise(message: Mapping[str, Tensor], std: float,
     The closed form divides ∂W by ∂b, so noise ε_W, ε_b on them gives, to first order,
     x̂ − x ≈ (ε_W − x ε_b)/δ (:func:`noise_error`): small δ amplify it.
     """
-    _check_message(message)
-    std = _check_nonnegative("std", std)
+    check.message(message)
+    std = check.nonnegative("std", std)
     where = {} if generator is None else {"device": generator.device}  # draw where the generator lives
     return {name: g + std * torch.randn(g.shape, generator=generator, dtype=g.dtype, **where).to(g.device)
             for name, g in message.items()}
@@ -101,7 +70,7 @@ def prune(message: Mapping[str, Tensor], ratio: float, *, per_client: bool = Fal
     Ties at the threshold are broken by position (``torch.topk``), so exactly k entries survive.
     With ``per_client=True`` dim 0 indexes clients and each client prunes its own message.
     """
-    _check_message(message)
+    check.message(message)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
         raise ValueError(f"prune ratio must be in [0, 1) (the fraction of entries zeroed), got "
                          f"{ratio!r}")
@@ -122,8 +91,8 @@ def quantize(message: Mapping[str, Tensor], bits: int, *, per_client: bool = Fal
     in float64 so that even 32 bits is a fine grid, then cast back to the message's dtype.
     With ``per_client=True`` dim 0 indexes clients, each with its own max|g|.
     """
-    _check_message(message)
-    bits = _check_int("bits", bits, 1)
+    check.message(message)
+    bits = check.integer("bits", bits, low=1)
     quantized = {}
     for name, g in message.items():
         rows = _rows(g, per_client).to(torch.float64)
@@ -143,7 +112,7 @@ def secure_aggregate(messages: Mapping[str, Tensor]) -> Message:
     With equal batch sizes B the mean of N FedSGD messages *is* the message of one client
     holding all N·B images, so the batch condition becomes h ≥ N·B (chapter 02).
     """
-    _check_message(messages)
+    check.message(messages)
     sizes = {g.shape[0] if g.ndim else None for g in messages.values()}
     if len(sizes) != 1 or None in sizes:
         raise ValueError(f"stack the clients' messages along dim 0 (same N for every tensor); "
@@ -178,8 +147,8 @@ def dp_update(model: nn.Module, x: Tensor, y: Tensor, *, clip: float, noise_mult
     from opacus.optimizers import DPOptimizer
 
     fl._check_inputs(model, x, y)
-    clip = _check_positive("clip", clip)
-    sigma = _check_nonnegative("noise_multiplier", noise_multiplier)
+    clip = check.positive("clip", clip)
+    sigma = check.nonnegative("noise_multiplier", noise_multiplier)
     wrapped = GradSampleModule(copy.deepcopy(model))
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = DPOptimizer(torch.optim.SGD(params, lr=0.0), noise_multiplier=sigma,
@@ -213,10 +182,10 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
     """
     from opacus.accountants import RDPAccountant
 
-    sigma = _check_nonnegative("noise_multiplier", noise_multiplier)
+    sigma = check.nonnegative("noise_multiplier", noise_multiplier)
     if not 0 < sample_rate <= 1 or not 0 < delta < 1:
         raise ValueError(f"need 0 < sample_rate <= 1 and 0 < delta < 1, got {sample_rate}, {delta}")
-    steps = _check_int("steps", steps, 1)
+    steps = check.integer("steps", steps, low=1)
     if sigma == 0:
         return math.inf
     accountant = RDPAccountant()
@@ -240,8 +209,8 @@ def fedavg_updates(model: nn.Module, xs: Tensor, ys: Tensor, *, local_steps: int
     asserts it); they confuse attacks that simulate a single step.
     """
     fl._check_inputs(model, xs.flatten(0, 1), ys.flatten())
-    steps = _check_int("local_steps", local_steps, 1)
-    lr = _check_positive("lr", lr)
+    steps = check.integer("local_steps", local_steps, low=1)
+    lr = check.positive("lr", lr)
     start = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
     def loss(p: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
@@ -396,7 +365,7 @@ def predicted_mse(delta: Tensor, x: Tensor, std: float) -> float:
     The least-squares combination of h units has per-pixel error Σᵢ δᵢ(ε_Wᵢⱼ − xⱼ ε_bᵢ)/Σᵢ δᵢ²,
     whose variance is std²(1 + xⱼ²)/Σᵢ δᵢ²; averaged over pixels, std²(1 + mean x²)/Σᵢ δᵢ².
     """
-    std = _check_nonnegative("std", std)
+    std = check.nonnegative("std", std)
     total = float(delta.double().square().sum())
     if total == 0:
         raise ValueError("every δ is zero: the closed form has no usable unit to predict")
@@ -412,7 +381,7 @@ def dp_psnr_bound(noise_multiplier: float, x: Tensor) -> float:
     noise is small against δ (bound well above the PSNR of a blank guess); for larger σ the
     noisy ∂b also shrinks the estimate and the closed form simply returns noise.
     """
-    sigma = _check_positive("noise_multiplier", noise_multiplier)
+    sigma = check.positive("noise_multiplier", noise_multiplier)
     flat = x.double().flatten()
     floor = sigma ** 2 * (1 + float(flat.square().mean())) * (1 + float(flat.square().sum()))
     return -10 * math.log10(floor)

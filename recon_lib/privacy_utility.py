@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import _validate as check
 from . import analytic, metrics, optimize
-from .defences import (NO_DEFENCE, _check_int, _check_positive, epsilon, get, noise_generator,
+from .defences import (NO_DEFENCE, epsilon, get, noise_generator,
                        secure_aggregate, server_view)
 
 Message = dict[str, Tensor]
@@ -111,9 +112,9 @@ def train_federated(model: nn.Module, x: Tensor, y: Tensor, *, name: str | None,
         the trained copy; ``model`` itself is left unchanged.
     """
     defence = NO_DEFENCE if name is None else get(name)
-    _check_int("n_clients", n_clients, 1)
-    _check_int("rounds", rounds, 1)
-    lr = _check_positive("lr", lr)
+    check.integer("n_clients", n_clients, low=1)
+    check.integer("rounds", rounds, low=1)
+    lr = check.positive("lr", lr)
     shard, batch = len(x) // n_clients, defence.batch(strength, batch_size)
     if batch > shard:
         raise ValueError(f"{len(x)} samples give {n_clients} shards of {shard}, fewer than the "
