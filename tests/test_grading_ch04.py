@@ -167,7 +167,8 @@ def returns_none(*args):
     ("04.distance", lambda g, t: gradient_distance(g, t).detach(), "no autograd graph"),
     ("04.distance", lambda g, t: torch.tensor(gradient_distance(g, t).item()), "no autograd graph"),
     ("04.distance", lambda g, t: sum(((g[n] - t[n]) ** 2).sum() if n.endswith("weight")
-                                     else ((g[n].detach() - t[n]) ** 2).sum() for n in t), "does not pass a finite gradient"),
+                                     else ((g[n].detach() - t[n]) ** 2).sum() for n in t),
+     "does not pass a finite gradient"),
     ("04.tv", horizontal_only, "add the vertical"),
     ("04.tv", isotropic_tv, "isotropic"),
     ("04.tv", signed_tv, "absolute value of each difference"),
@@ -199,7 +200,8 @@ def test_typical_mistakes_get_specific_feedback(task_id, answer, words):
 
 def test_feedback_never_prints_the_expected_label():
     with pytest.raises(grading.WrongAnswer) as caught:
-        grading.check("04.label", lambda model, grads: (idlg_label(model, grads) + 1) % model[-1].out_features)
+        grading.check("04.label", lambda model, grads: (idlg_label(model, grads) + 1)
+                      % model[-1].out_features)
     assert "is not the label" in str(caught.value)
     with pytest.raises(grading.WrongAnswer, match="-1 is not a class index"):
         grading.check("04.label", lambda model, grads: -1)

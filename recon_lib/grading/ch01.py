@@ -13,7 +13,16 @@ import torch
 from torch import Tensor
 
 from .. import analytic, fl
-from . import ask, cases, constant_factor, expect_close, expect_tensor, fail, first_match, task
+from . import (
+    ask,
+    cases,
+    constant_factor,
+    expect_close,
+    expect_tensor,
+    fail,
+    first_match,
+    task,
+)
 
 
 @dataclass

@@ -16,7 +16,17 @@ import torch
 from torch import Tensor, nn
 
 from .. import analytic, conditions, datasets, fl, metrics, models
-from . import ask, cases, constant_factor, expect_close, expect_tensor, expected, fail, first_match, task
+from . import (
+    ask,
+    cases,
+    constant_factor,
+    expect_close,
+    expect_tensor,
+    expected,
+    fail,
+    first_match,
+    task,
+)
 
 SIDES = (8, 12, 28)  # digit sizes the cases draw from: d = 64, 144 or 784
 
@@ -128,7 +138,8 @@ def span(answer: Callable, n_cases: int) -> None:
         if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > size:
             fail(f"your basis has {got.shape[1]} columns, but the batch spans at most B = {size} "
                  "directions: keep only the singular vectors with non-negligible singular values.", client.case)
-        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > want.shape[1]:
+        basis_like = isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1]
+        if basis_like and got.shape[1] > want.shape[1]:
             fail(f"your basis has {got.shape[1]} columns, more than ∇W has singular values above round-off "
                  "here (this batch holds one image twice, so it spans fewer than B directions). A singular "
                  "value of about 1e-7·σ_max is round-off, not a direction: keep those above a tolerance "
@@ -290,13 +301,15 @@ def match(answer: Callable, n_cases: int) -> None:
         if total <= best * (1 + 1e-9) + 1e-12:
             continue
         distances = squared.sqrt()
-        sums = {perm: float(distances[list(perm), torch.arange(4)].sum()) for perm in itertools.permutations(range(4))}
+        sums = {perm: float(distances[list(perm), torch.arange(4)].sum())
+                for perm in itertools.permutations(range(4))}
         reasons = []
         if got.tolist() == _greedy(squared):
             reasons.append("greedy matching (closest pair first) gives")
         if sums[tuple(got.tolist())] <= min(sums.values()) * (1 + 1e-9):
             reasons.append("minimises the sum of unsquared distances ‖x̂ − x‖")
-        how = f" On this case it is the pairing that {', and the one that '.join(reasons)}." if reasons else ""
+        joined = ", and the one that ".join(reasons)
+        how = f" On this case it is the pairing that {joined}." if reasons else ""
         fail("your pairing is a permutation, but its total MSE is not the smallest possible." + how +
              " The task minimises the sum of squared errors: solve that assignment problem.", case)
 from . import ch02_impostor  # noqa: E402,F401  (registers 02.impostor)

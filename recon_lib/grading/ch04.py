@@ -12,7 +12,17 @@ import torch
 from torch import Tensor
 
 from .. import analytic, fl, optimize
-from . import ask, cases, expect_close, expect_differentiable, expect_tensor, expected, fail, first_match, task
+from . import (
+    ask,
+    cases,
+    expect_close,
+    expect_differentiable,
+    expect_tensor,
+    expected,
+    fail,
+    first_match,
+    task,
+)
 
 
 def _message_pair() -> tuple[dict[str, Tensor], dict[str, Tensor], str]:
