@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def integer(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
@@ -23,6 +23,13 @@ def integer(name: str, value: object, low: int | None = None, high: int | None =
     if (low is not None and number < low) or (high is not None and number > high):
         raise ValueError(f"{name} must be an integer {_range(low, high)}, got {number}")
     return number
+
+
+def count(name: str, value: object) -> int:
+    """A positive integer (sizes, counts, batch sizes): ``integer(name, value, low=1)`` worded so."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def real(name: str, value: object, low: float | None = None, high: float | None = None,
@@ -66,6 +73,61 @@ def message(value: object, name: str = "message") -> None:
             raise TypeError(f"{name}[{key!r}] must be a floating-point tensor, got {got}")
         if not torch.isfinite(entry).all():
             raise ValueError(f"{name}[{key!r}] contains NaN or inf; fix the client's loss first")
+
+
+def all_finite(tensor: Tensor) -> bool:
+    """No NaN or inf anywhere, in one cheap reduction: any NaN/inf makes the sum non-finite.
+
+    Only when the sum is not finite (a NaN/inf, or an overflow of large finite values) is
+    the exact element-wise test run, so large messages are checked at the cost of one sum.
+    """
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
+def gradient_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
+    """Shapes, dtypes, devices and finiteness of a (∂W, ∂b) pair; raises a clear error."""
+    if not isinstance(grad_weight, Tensor) or not isinstance(grad_bias, Tensor):
+        raise TypeError("grad_weight and grad_bias must be torch tensors")
+    if grad_weight.ndim < 2 or grad_weight.shape[:-1] != grad_bias.shape:
+        raise ValueError(
+            f"grad_weight must be (..., h, d) and grad_bias (..., h); got {tuple(grad_weight.shape)} "
+            f"and {tuple(grad_bias.shape)}. Did you pass the gradients of the same layer?")
+    if not grad_weight.is_floating_point() or grad_weight.dtype != grad_bias.dtype:
+        raise TypeError(f"gradients must share one floating dtype, got {grad_weight.dtype} and "
+                        f"{grad_bias.dtype}")
+    if grad_weight.device != grad_bias.device:
+        raise ValueError(f"gradients live on different devices: {grad_weight.device} and "
+                         f"{grad_bias.device}")
+    if not (all_finite(grad_weight) and all_finite(grad_bias)):
+        raise ValueError("the gradients contain NaN or inf; a closed form would return garbage. "
+                         "Check the client's loss (e.g. log of 0) before attacking.")
+
+
+def layer_gradients(grads: Mapping[str, Tensor], name: str, parts: Sequence[str]) -> list[Tensor]:
+    """``grads[f"{name}.{part}"]`` for each part, or a ValueError naming the missing keys."""
+    keys = [f"{name}.{part}" for part in parts]
+    missing = [key for key in keys if key not in grads]
+    if missing:
+        raise ValueError(f"the gradient dict has no {missing}; it should be keyed like "
+                         f"model.named_parameters() (it has {sorted(grads)[:6]}...)")
+    return [grads[key] for key in keys]
+
+
+def client_batch(model: nn.Module, x: Tensor, y: Tensor) -> None:
+    """A client's batch (x, y) fits ``model``: same batch size, device and dtype; clear errors."""
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        raise ValueError("the model has no parameters, so a client has no gradient to send")
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y need the same batch size in dim 0, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    if x.device != parameter.device or y.device != parameter.device:
+        raise ValueError(f"model is on {parameter.device} but x is on {x.device} and y on "
+                         f"{y.device}; move them with .to(device)")
+    if x.dtype != parameter.dtype:
+        raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}; cast one of them")
 
 
 def _range(low: float | None, high: float | None) -> str:
