@@ -14,13 +14,13 @@ Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (0
 Import it as ``import recon_lib as rl``.
 """
 from . import (analytic, benchmark, conditions, conv, datasets, defences, distortions, fl, grading,
-               lbfgs, metrics, models, newton, optimize, plot, privacy_utility, runtime, sources, symbolic,
-               widgets)
+               imprint, lbfgs, metrics, models, newton, optimize, plot, privacy_utility, runtime, sources,
+               symbolic, widgets)
 from .runtime import device, pick, profile, progress_bar, seed_everything
 
 __version__ = "0.1.0"
 __all__ = ["analytic", "benchmark", "conditions", "conv", "datasets", "defences", "distortions", "fl",
-           "grading",
+           "grading", "imprint",
            "lbfgs", "metrics", "models", "newton", "optimize", "plot", "privacy_utility", "runtime",
            "sources", "symbolic", "widgets", "device", "pick", "profile", "progress_bar",
            "seed_everything"]
