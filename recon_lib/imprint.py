@@ -285,7 +285,7 @@ def recover(model: nn.Module, grads: Mapping[str, Tensor], *, batch_size: int | 
 
 
 def _infer_scale(ratio: Tensor) -> int:
-    """The number of images most lone bins agree on: ratios within 10·VERIFY_RTOL of one integer, 3 or more."""
+    """The image count most lone bins agree on (ratios within 10·VERIFY_RTOL of an integer; ≥ 3 votes)."""
     near = ratio[(ratio >= 0.5) & ((ratio - ratio.round()).abs() < 10 * VERIFY_RTOL * ratio)].round()
     if near.numel() == 0:
         return 0
