@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import jvp
+from torch.func import jacrev, jvp, vmap
 from torch.nn import functional as F
 
 from . import _validate as check
@@ -79,8 +79,9 @@ class Imprint(nn.Module):
         return x + (fired * self.back).view_as(x)
 
     def statistic(self, x: Tensor) -> Tensor:
-        """s = wᵀx per image (N,), with the direction the server planted."""
-        return x.flatten(1).to(self.linear.weight) @ self.linear.weight[0]
+        """s = wᵀx per image (N,), with the direction the server planted (a measurement: no graph)."""
+        with torch.no_grad():
+            return x.flatten(1).to(self.linear.weight) @ self.linear.weight[0]
 
     def bin_of(self, x: Tensor) -> Tensor:
         """The bin index of each image (N,), −1 below the first threshold (never fires)."""
@@ -391,32 +392,64 @@ def trap(model: nn.Module, seed: int = 0, *, public: Tensor | None = None, rate:
     return trapped
 
 
-def recover_trapped(model: nn.Module, grads: Mapping[str, Tensor], rtol: float = 1e-4) -> Tensor:
-    """Images the trap caught: unit ratios ∂W_i/∂b_i that at least two units agree on.
+def recover_trapped(model: nn.Module, grads: Mapping[str, Tensor], *, batch_size: int | None = None,
+                    rtol: float = 1e-4) -> Tensor:
+    """Images the trap caught, each verified; k × in_shape, float64.
 
-    A unit that fired for one image gives that image exactly; a unit that fired for several gives
-    a δ-weighted mixture, which no other unit reproduces (their δ differ). So a candidate counts
-    only when another unit's ratio equals it to ``rtol`` — a verification at no extra cost — and
-    each image is returned once (k × in_shape, float64).
+    A unit that fired for one image gives that image exactly (Claim 1); a unit that fired for several
+    gives a δ-weighted mixture. Candidates that at least two units agree on (to ``rtol``) are grouped;
+    as same-label images can have nearly parallel δ's, agreement alone is not proof, so each group is
+    then verified like the imprint's bins: the server recomputes every unit's δ from the candidate
+    through the network it owns (one Jacobian, every label tried), and a lone image reproduces the
+    units' bias gradients times the number of images (``batch_size``, else inferred) to 10⁻³.
+
+    Args:
+        model: the trapped model (an ``nn.Sequential`` as from :func:`trap`), as sent.
+        grads: the client's message (or a secure aggregate, with ``batch_size`` = N·B for a mean).
+        batch_size: the number of images the message averages over, if known.
+        rtol: how close two units' ratios must be to count as the same candidate.
     """
     from . import analytic
 
     check.message(grads, "grads")
     name, layer = analytic.first_layer(model)
+    if not isinstance(model, nn.Sequential) or layer not in list(model):
+        raise TypeError("recover_trapped needs an nn.Sequential whose first Linear is a top-level module")
+    shape = tuple(getattr(model, "in_shape", (layer.in_features,)))
     gw, gb = (grads[f"{name}.{part}"].double().cpu() for part in ("weight", "bias"))
-    ratios, usable = analytic.unit_estimates(gw, gb, tol=64 * torch.finfo(grads[f"{name}.bias"].dtype).eps
-                                             * float(gb.abs().max()))
-    candidates = ratios[usable]
-    if len(candidates) < 2:
-        return torch.zeros(0, *getattr(model, "in_shape", (layer.in_features,)), dtype=torch.float64)
-    norms = candidates.norm(dim=1)
-    close = torch.cdist(candidates, candidates) <= rtol * norms.unsqueeze(1)
+    floor = 64 * torch.finfo(grads[f"{name}.bias"].dtype).eps * float(gb.abs().max())
+    ratios, usable = analytic.unit_estimates(gw, gb, tol=floor)
+    index = usable.nonzero().flatten()
+    candidates = ratios[index]
+    close = torch.cdist(candidates, candidates) <= rtol * candidates.norm(dim=1, keepdim=True)
     seen = torch.zeros(len(candidates), dtype=torch.bool)
-    images = []
+    groups: list[tuple[Tensor, Tensor]] = []
     for i in range(len(candidates)):
         group = close[i] & ~seen
         if not seen[i] and int(group.sum()) >= 2:
-            images.append(candidates[group].mean(0))
+            groups.append((candidates[group].mean(0), index[group]))
             seen |= group
-    shape = getattr(model, "in_shape", (layer.in_features,))
-    return torch.stack(images).reshape(-1, *shape) if images else torch.zeros(0, *shape, dtype=torch.float64)
+    if not groups:
+        return torch.zeros(0, *shape, dtype=torch.float64)
+    deltas = _unit_deltas(model, list(model).index(layer), torch.stack([c for c, _ in groups]))
+    ratio = [deltas[k][:, units] / gb[units] for k, (_, units) in enumerate(groups)]  # classes × |units|
+    if batch_size is None:
+        middle = [r.median(1).values for r in ratio]
+        steady = [m[((r - m.unsqueeze(1)).abs().amax(1) < 1e-3 * m.abs())]
+                  for r, m in zip(ratio, middle, strict=True)]
+        scale = _infer_scale(torch.cat(steady))
+    else:
+        scale = check.integer("batch_size", batch_size, low=1)
+    good = [scale > 0 and bool(((r - scale).abs().amax(1) < 1e-3 * scale).any()) for r in ratio]
+    kept = [c for (c, _), ok in zip(groups, good, strict=True) if ok]
+    return torch.stack(kept).reshape(-1, *shape) if kept else torch.zeros(0, *shape, dtype=torch.float64)
+
+
+def _unit_deltas(model: nn.Sequential, position: int, images: Tensor) -> Tensor:
+    """δ_i(x, y) = ∂ℓ(x, y)/∂z_i for every candidate, label and first-layer unit (k × classes × h)."""
+    layer, rest = model[position], model[position + 1:]
+    with torch.no_grad():
+        z = layer(images.flatten(1).to(next(layer.parameters())))
+        jacobian = vmap(jacrev(lambda zi: rest(zi.unsqueeze(0)).squeeze(0)))(z).double()
+        p = rest(z).softmax(-1).double()
+    return (p.unsqueeze(1) @ jacobian) - jacobian

@@ -37,6 +37,14 @@ def test_trap_case_finds_exact_images():
     assert malicious.trap_case(8, width=256)["fraction"] >= 0.5
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_trap_returns_only_exact_images_even_with_same_label_crops(seed):
+    """Seed 0 holds crops of one photo whose δ's are nearly parallel: two units agree on their
+    mixture, and only the δ recomputation rejects it."""
+    row = malicious.trap_case(64, seed=seed)
+    assert row["returned"] == round(row["fraction"] * 64) and row["fraction"] >= 0.4
+
+
 @pytest.mark.parametrize("kwargs", [{"bins": 0, "batch": 4}, {"bins": 8, "batch": 4, "statistic": "hue"}])
 def test_bad_settings_raise(kwargs):
     with pytest.raises(ValueError):
