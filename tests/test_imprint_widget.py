@@ -49,3 +49,16 @@ def test_trap_returns_only_exact_images_even_with_same_label_crops(seed):
 def test_bad_settings_raise(kwargs):
     with pytest.raises(ValueError):
         malicious.run_case(**kwargs)
+
+
+def test_running_mean_of_messages_is_the_secure_aggregate():
+    import torch
+
+    import recon_lib as rl
+    x, y = imprint.sample_batch("cifar100", 6, seed=4)
+    planted = imprint.attach(malicious.victim((3, 32, 32), 4), (3, 32, 32), 16, seed=4)
+    messages = rl.defences.client_messages(planted, x.view(3, 2, 3, 32, 32), y.view(3, 2))
+    stacked = rl.defences.secure_aggregate(messages)
+    row = malicious.run_case(16, 2, clients=3, seed=4)
+    found = imprint.recover(planted, stacked)
+    assert len(found.images) > 0 and torch.allclose(row["x_hat"], found.images.float(), atol=1e-5)

@@ -40,11 +40,14 @@ def run_case(bins: int, batch: int, statistic: str = "brightness", data: str = "
     shape = tuple(x.shape[1:])
     classes = max(100, int(y.max()) + 1)  # CIFAR-100 fine labels; ImageNet class ids up to 999
     planted = imprint.attach(victim(shape, seed, classes=classes), shape, bins, statistic, seed)
-    if clients == 1:
-        message = fl.client_update(planted, x, y)
-    else:
-        message = defences.secure_aggregate(defences.client_messages(
-            planted, x.view(clients, batch, *shape), y.view(clients, batch)))
+    # secure aggregation: the server sees only the mean of the clients' messages (one client at a
+    # time here, so 64 clients of a 1024-bin layer fit in memory; rl.defences.secure_aggregate is
+    # the same mean over a stacked tensor, as the tests check)
+    message = fl.client_update(planted, x[:batch], y[:batch])
+    for i in range(1, clients):
+        part = fl.client_update(planted, x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch])
+        message = {k: g + part[k] for k, g in message.items()}
+    message = {k: g / clients for k, g in message.items()}
     start = time.perf_counter()
     found = imprint.recover(planted, message)
     seconds = time.perf_counter() - start
