@@ -11,7 +11,7 @@ Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (0
 ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
 ``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
 ``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
-``grading``, ``runtime`` (all).
+``grading``, ``runtime`` (all); ``imprint`` (09).
 
 Layers: a module imports only modules of lower layers (``tests/test_layers.py`` checks it by
 parsing every import; a new module must be added here and there):
@@ -19,7 +19,7 @@ parsing every import; a new module must be added here and there):
     layer 0: _validate, runtime
     layer 1: activations, defence_theory, fl, geometry, lbfgs, metrics, models, presets, sources, span, symbolic
     layer 2: analytic, conv, datasets, defences, plot
-    layer 3: benchmark_tables, cnn, conditions, distortions, labels
+    layer 3: benchmark_tables, cnn, conditions, distortions, imprint, labels
     layer 4: newton
     layer 5: optimize
     layer 6: benchmark_methods, privacy_utility
@@ -46,6 +46,7 @@ from . import (
                fl,
                geometry,
                grading,
+               imprint,
                labels,
                lbfgs,
                metrics,
@@ -66,6 +67,6 @@ from .runtime import device, pick, profile, progress_bar, seed_everything
 __version__ = "0.1.0"
 __all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods", "benchmark_tables", "cnn",
            "conditions", "conv", "datasets", "defence_theory", "defences", "distortions", "fl", "geometry",
-           "grading", "labels", "lbfgs", "metrics", "models", "newton", "optimize", "plot", "presets",
+           "grading", "imprint", "labels", "lbfgs", "metrics", "models", "newton", "optimize", "plot", "presets",
            "privacy_utility", "runtime", "sources", "span", "symbolic", "widgets", "device", "pick",
            "profile", "progress_bar", "seed_everything"]

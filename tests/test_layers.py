@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("activations", "defence_theory", "fl", "geometry", "lbfgs", "metrics", "models", "presets",
      "sources", "span", "symbolic"),
     ("analytic", "conv", "datasets", "defences", "plot"),
-    ("benchmark_tables", "cnn", "conditions", "distortions", "labels"),
+    ("benchmark_tables", "cnn", "conditions", "distortions", "imprint", "labels"),
     ("newton",),
     ("optimize",),
     ("benchmark_methods", "privacy_utility"),
