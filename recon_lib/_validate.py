@@ -8,9 +8,12 @@ so any layer may use it. Wrong numbers, of any type, raise ``ValueError``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -128,6 +131,56 @@ def client_batch(model: nn.Module, x: Tensor, y: Tensor) -> None:
                          f"{y.device}; move them with .to(device)")
     if x.dtype != parameter.dtype:
         raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}; cast one of them")
+
+
+def path(name: str, value: object) -> Path:
+    """A file or folder path: a non-empty ``str`` or ``os.PathLike`` (``""`` would mean the
+    current folder, silently)."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{name} must be a non-empty path, got {value!r}")
+    return Path(text).expanduser()
+
+
+def limit(what: str, amount: float, most: float, unit: str, advice: str) -> None:
+    """Refuse a request whose cost would exceed ``most``, stating the cost and the limit.
+
+    ``unit`` is appended to the numbers: ``"B"`` gives "24 GB", ``" equations"`` "3 M equations".
+    """
+    if amount > most:
+        raise ValueError(f"{what} would need {_amount(amount)}{unit}, over the limit of "
+                         f"{_amount(most)}{unit}; {advice}")
+
+
+def tensor(name: str, value: object, arrays: bool = False) -> Tensor:
+    """A real-valued tensor with at least one element and no NaN or inf.
+
+    With ``arrays``, NumPy arrays are accepted too (converted without copying). Complex and
+    boolean tensors are refused: no metric or attack in the kit is defined on them.
+    """
+    if arrays and isinstance(value, np.ndarray):
+        if value.dtype.kind not in "uif":
+            raise TypeError(f"{name} must hold real numbers, got a NumPy array of {value.dtype}")
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, Tensor):
+        kinds = "a torch tensor or NumPy array" if arrays else "a torch tensor"
+        raise TypeError(f"{name} must be {kinds}, got {type(value).__name__}")
+    if value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(value.shape)})")
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return value
+
+
+def _amount(value: float) -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g} {suffix}"
+    return f"{value:.3g}"
 
 
 def _range(low: float | None, high: float | None) -> str:
