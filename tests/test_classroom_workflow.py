@@ -56,19 +56,23 @@ def _text(path: Path) -> str:
     return html.unescape(re.sub(r"\x1b\[[0-9;]*m", "", page))
 
 
+def _user(home: Path) -> dict[str, str]:
+    """The environment of a user whose home folder is ``home``: own Jupyter and IPython folders."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("JUPYTER", "NBGRADER"))}
+    env.update(HOME=str(home), IPYTHONDIR=str(home / ".ipython"), JUPYTER_CONFIG_DIR=str(home / ".jupyter"),
+               JUPYTER_RUNTIME_DIR=str(home / ".runtime"),
+               JUPYTER_DATA_DIR=str(home / ".local/share/jupyter"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+    return env
+
+
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory):
     """Run the whole loop once; return the folders and the source notebook."""
     base = tmp_path_factory.mktemp("classroom")
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("JUPYTER", "NBGRADER"))}
-    clean["PYTHONPATH"] = os.pathsep.join([str(ROOT), clean.get("PYTHONPATH", "")])
-
     def run(*command: str, cwd: Path, home: Path) -> str:
-        """``python -m command`` in ``cwd`` as the user whose home folder is ``home``."""
-        env = dict(clean, HOME=str(home), IPYTHONDIR=str(home / ".ipython"),
-                   JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_RUNTIME_DIR=str(home / ".runtime"),
-                   JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"))
-        done = subprocess.run([sys.executable, "-m", *command], cwd=cwd, env=env, text=True,
+        done = subprocess.run([sys.executable, "-m", *command], cwd=cwd, env=_user(home), text=True,
                               capture_output=True, timeout=300)
         assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout + done.stderr
@@ -209,3 +213,48 @@ def test_the_package_list_holds_every_subpackage_and_the_solutions():
     assert found | {"recon_lib.solutions"} == set(setup["packages"])
     assert setup["package-dir"] == {"recon_lib.solutions": "solutions"}
     assert "*.ipynb" in setup["package-data"]["recon_lib.solutions"]
+
+
+def hidden_test_rows() -> list[str]:
+    """README's table of what the hidden tests do, from the solutions: seeds and case counts.
+
+    Case counts are read from the stored outputs of each check cell ("passed on N fresh cases"),
+    whose first line is the visible check's and second the hidden test's.
+    """
+    rows = []
+    for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        visible, hidden = [], []
+        for cell in nbformat.read(path, as_version=4).cells:
+            if not _meta(cell).get("grade"):
+                continue
+            output = "".join(out.get("text", "") for out in cell.outputs)
+            counts = re.findall(r"passed on (\d+) fresh cases", output)
+            seeds = re.findall(r"seed=(\d+)", "\n".join(_between(cell.source, "BEGIN HIDDEN", "END HIDDEN")))
+            assert len(counts) == 1 + len(seeds) and len(seeds) <= 1, (path.name, cell.id)
+            visible.append(counts[0])
+            seed = "" if not seeds or seeds[0] == "2021" else f" (seed {seeds[0]})"
+            hidden.append(counts[1] + seed if seeds else "none")
+        rows.append(f"  | {path.name[:2]} | {', '.join(visible)} | {', '.join(hidden)} |")
+    return rows
+
+
+def test_readme_says_what_the_hidden_tests_do_per_chapter():
+    readme = (ROOT / "README.md").read_text()
+    assert all(row in readme.splitlines() for row in hidden_test_rows()), "\n".join(hidden_test_rows())
+
+
+@pytest.mark.slow  # about 30 s
+def test_the_readme_dry_run_runs_verbatim_from_an_empty_folder(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    block = next(b for b in blocks if "recon_lib.course init" in b)
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    done = subprocess.run(["bash", "-e", "-c", block], cwd=folder, env=_user(tmp_path / "home"), text=True,
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(folder / "mycourse" / "grades.csv") as table:
+        (row,) = csv.DictReader(table)
+    points = sum(_points(nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)).values())
+    assert (row["student_id"], float(row["score"]), float(row["max_score"])) == ("alice", 0.0, points)
+    assert f"score 0.0 of max_score {points:.1f}" in readme
