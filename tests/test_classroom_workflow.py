@@ -258,3 +258,15 @@ def test_the_readme_dry_run_runs_verbatim_from_an_empty_folder(tmp_path):
     points = sum(_points(nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)).values())
     assert (row["student_id"], float(row["score"]), float(row["max_score"])) == ("alice", 0.0, points)
     assert f"score 0.0 of max_score {points:.1f}" in readme
+
+
+def test_the_instructors_guide_is_linked_from_the_readme_and_its_links_resolve():
+    guide = (ROOT / "INSTRUCTORS.md").read_text()
+    assert "](INSTRUCTORS.md)" in (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#]+)(#[^)]*)?\)", guide)
+    chapters = {f"notebooks/{path.name}" for path in (ROOT / "notebooks").glob("0[0-7]_*.ipynb")}
+    assert chapters <= {target for target, _ in targets}
+    assert all((ROOT / target).exists() for target, _ in targets), targets
+    anchors = {"#" + re.sub(r"[^\w\- ]", "", line.lstrip("# ").lower()).replace(" ", "-")
+               for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("#")}
+    assert {anchor for _, anchor in targets if anchor} <= anchors
