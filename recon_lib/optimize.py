@@ -41,7 +41,7 @@ from torch.nn import functional as F
 
 from . import analytic, newton
 from .lbfgs import CompactLBFGS
-from .runtime import progress_bar
+from .runtime import intra_op_threads, progress_bar, threads_for
 
 Message = Mapping[str, Tensor]
 
@@ -416,7 +416,9 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         return totals.sum().detach()
 
     steps = 0
-    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar:
+    threads = threads_for(leaves[0].numel(), leaves[0].device)  # small problems: one thread
+    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar, \
+            intra_op_threads(threads):
         while steps < opts.steps:
             before, evaluations = steps, len(history)
             optimizer.step(closure)
