@@ -35,8 +35,8 @@ def test_every_benchmark_takes_device(path):
 
 
 def test_pytest_without_nbval_parses_its_options():
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:nbval", "-n", "0", "--collect-only", "-q",
-                           "tests/test_runtime.py"], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env=_cpu_only_env())
+    command = [sys.executable, "-m", "pytest", "-p", "no:nbval", "-n", "0", "--collect-only", "-q",
+               "tests/test_runtime.py"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, env=_cpu_only_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "test_quick_is_the_default" in done.stdout
