@@ -16,7 +16,7 @@ Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (0
 Layers: a module imports only modules of lower layers (``tests/test_layers.py`` checks it by
 parsing every import; a new module must be added here and there):
 
-    layer 0: _validate, runtime
+    layer 0: _validate, archives, kinds, runtime
     layer 1: activations, defence_theory, fl, geometry, lbfgs, metrics, models, presets, sources, span, symbolic
     layer 2: analytic, conv, datasets, defences, plot
     layer 3: benchmark_tables, cnn, conditions, distortions, imprint, labels
@@ -25,7 +25,7 @@ parsing every import; a new module must be added here and there):
     layer 6: benchmark_methods, privacy_utility
     layer 7: benchmark_figures
     layer 8: benchmark
-    layer 9: grading, widgets
+    layer 9: course, grading, widgets
 
 Import it as ``import recon_lib as rl``.
 """

@@ -46,7 +46,7 @@ from .labels import recover_label, recover_labels
 from .lbfgs import CompactLBFGS
 from .models import first_layer, last_linear
 from .presets import CHOICES, PRESETS, Options, options  # noqa: F401  (the settings, re-exported)
-from .runtime import progress_bar
+from .runtime import intra_op_threads, progress_bar, threads_for
 from .span import batch_span
 
 Message = Mapping[str, Tensor]
@@ -306,7 +306,9 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         return totals.sum().detach()
 
     steps = 0
-    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar:
+    threads = threads_for(leaves[0].numel(), leaves[0].device)  # small problems: one thread
+    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar, \
+            intra_op_threads(threads):
         while steps < opts.steps:
             before, evaluations = steps, len(history)
             optimizer.step(closure)
