@@ -9,6 +9,7 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01–03);
 ``conditions``, ``newton`` (02–03); ``conv`` (03); ``optimize``, ``lbfgs`` (02, 04);
 ``datasets``, ``sources`` (all); ``benchmark``, ``distortions`` (06); ``defences``, ``privacy_utility`` (07);
+``flower``, ``deployment``, ``victims`` (08, imported on first use);
 ``metrics``, ``plot``, ``widgets``, ``grading``, ``runtime`` (all).
 
 Import it as ``import recon_lib as rl``.
@@ -17,6 +18,18 @@ from . import (analytic, benchmark, conditions, conv, datasets, defences, distor
                lbfgs, metrics, models, newton, optimize, plot, privacy_utility, runtime, sources, symbolic,
                widgets)
 from .runtime import device, pick, profile, progress_bar, seed_everything
+
+# Chapter 08's modules import Flower (and through it gRPC and Ray): loaded on first use, so that
+# `import recon_lib` stays fast for chapters 00-07.
+_LAZY = ("flower", "deployment", "victims")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 __all__ = ["analytic", "benchmark", "conditions", "conv", "datasets", "defences", "distortions", "fl",
