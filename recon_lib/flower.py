@@ -23,8 +23,11 @@ import copy
 import dataclasses
 import logging
 import math
+import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from . import datasets, models
 State = dict[str, Tensor]
 ARCHITECTURES = ("mlp", "cnn")
 BATCHNORM = ("none", "train", "eval")
+N_CLASSES = {"cifar100": 100, "imagenet": 1000}  # where the sample pack keeps no label names
 CLIENT_CPUS = 2  # Ray CPUs per virtual client: 2 on a 2-core machine = one actor, started once
 
 
@@ -116,7 +120,8 @@ class Setup:
 def build_model(setup: Setup) -> nn.Sequential:
     """The victim model of ``setup``, its weights seeded by ``setup.seed`` (the server's θ₀)."""
     x, _ = datasets.load(setup.dataset, n=1)
-    shape, n_classes = tuple(x.shape[1:]), len(datasets.label_names(setup.dataset))
+    shape = tuple(x.shape[1:])
+    n_classes = len(datasets.label_names(setup.dataset)) or N_CLASSES[setup.dataset]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(setup.seed)
         if setup.arch == "cnn":
@@ -149,12 +154,13 @@ def parameter_names(model: nn.Module) -> list[str]:
 def shard(setup: Setup, partition: int, server_round: int) -> tuple[Tensor, Tensor]:
     """The B private images client ``partition`` trains on in round ``server_round``.
 
-    Client k holds the non-test images with index ≡ k (mod n_clients); each round it draws B of
+    Client k holds every n-th non-test image of one fixed shuffle (an IID split); each round it draws B of
     them without replacement, seeded by (seed, k, round), so every run sees the same batches.
     """
     check.integer("partition", partition, low=0, high=setup.n_clients - 1)
     x, y = datasets.load(setup.dataset)
-    pool = torch.arange(partition, len(x) - setup.n_test, setup.n_clients)
+    order = torch.randperm(len(x) - setup.n_test, generator=torch.Generator().manual_seed(0))
+    pool = order[partition::setup.n_clients]  # a fixed shuffle: classes mixed in every shard
     if len(pool) < setup.batch_size:
         raise ValueError(f"client {partition} holds {len(pool)} images, fewer than batch_size="
                          f"{setup.batch_size}; use fewer clients or a smaller batch")
@@ -258,7 +264,8 @@ class CuriousFedAvg(FedAvg):
                  store: str | Path | None = None, **kwargs: Any) -> None:
         kwargs = {"fraction_evaluate": 0.0, "min_train_nodes": setup.n_clients,
                   "min_available_nodes": setup.n_clients, **kwargs}
-        super().__init__(**kwargs)
+        with _quiet():  # FedAvg logs a warning for fraction_evaluate=0, which is intended here
+            super().__init__(**kwargs)
         self.setup, self.attack, self.keep_messages = setup, attack, keep_messages
         self.store = None if store is None else Path(store)
         self.model = build_model(setup)
@@ -315,6 +322,19 @@ class CuriousFedAvg(FedAvg):
         return model
 
 
+@contextmanager
+def _quiet(enabled: bool = True) -> Iterator[None]:
+    """Flower's log at ERROR level only, for the duration of the block."""
+    logger = logging.getLogger("flwr")
+    level = logger.level
+    if enabled:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _serve(grid: Grid, setup: Setup, strategy: CuriousFedAvg) -> None:
     strategy.start(grid=grid, initial_arrays=ArrayRecord(build_model(setup).state_dict()),
                    num_rounds=setup.rounds, train_config=ConfigRecord(setup.to_config()))
@@ -340,12 +360,29 @@ def load_captures(path: str | Path) -> tuple[Setup, list[Capture], dict[int, Sta
 
 # --- In-process simulation ---------------------------------------------------------------------
 def simulate(setup: Setup, attack: Attack | None = None, *, keep_messages: bool = True,
-             quiet: bool = True) -> CuriousFedAvg:
+             quiet: bool = True, attempts: int = 2) -> CuriousFedAvg:
     """Run the federation in-process with ``flwr.simulation.run_simulation`` (Ray backend).
 
-    Each virtual SuperNode gets one CPU; Ray starts once per call (about 15–20 s on a loaded
-    2-core machine, measured in chapter 08). Returns the curious strategy with its captures.
+    Flower 1.42's simulation engine has one backend, Ray; it starts once per call (chapter 08
+    measures it) and runs the virtual SuperNodes in one actor (:data:`CLIENT_CPUS`). Ray gives
+    up when its node does not register within 30 s, which happens on an overloaded machine;
+    the run is then repeated from scratch, up to ``attempts`` times, with a warning.
+
+    Returns:
+        the curious strategy, with its captures and the global weights of every round.
     """
+    for attempt in range(1, check.integer("attempts", attempts, low=1) + 1):
+        try:
+            return _simulate_once(setup, attack, keep_messages, quiet)
+        except RuntimeError as error:
+            if attempt == attempts:
+                raise
+            warnings.warn(f"Flower simulation failed ({error}); starting it again", RuntimeWarning,
+                          stacklevel=2)
+    raise AssertionError("unreachable")
+
+
+def _simulate_once(setup: Setup, attack: Attack | None, keep_messages: bool, quiet: bool) -> CuriousFedAvg:
     from flwr.simulation import run_simulation
 
     strategy = CuriousFedAvg(setup, attack, keep_messages=keep_messages)
@@ -355,15 +392,11 @@ def simulate(setup: Setup, attack: Attack | None = None, *, keep_messages: bool 
     def _run(grid: Grid, context: Context) -> None:
         _serve(grid, setup, strategy)
 
-    level = logging.getLogger("flwr").level
-    if quiet:
-        logging.getLogger("flwr").setLevel(logging.WARNING)
-    try:
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a Ray FutureWarning
+    with _quiet(quiet):
         run_simulation(server_app=app, client_app=client_app, num_supernodes=setup.n_clients,
                        backend_config={"client_resources": {"num_cpus": CLIENT_CPUS, "num_gpus": 0.0},
                                        "init_args": {"logging_level": "ERROR", "log_to_driver": False}})
-    finally:
-        logging.getLogger("flwr").setLevel(level)
     if len(strategy.history) != setup.rounds + 1:
         raise RuntimeError(f"the simulation finished {len(strategy.history) - 1} of {setup.rounds} "
                            "rounds; see Flower's log above")
