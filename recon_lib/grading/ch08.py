@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from .. import fl, flower, models, victims
+from .. import analytic, fl, flower, models, victims
 from . import ask, cases, expect_close, expect_tensor, fail, task
 
 
@@ -27,7 +27,7 @@ def _reply(index: int) -> tuple[dict, dict, float, int, str]:
     """(θ sent, θ′ received, lr, E, label): a random MLP trained E steps on real faces, float64."""
     images = cases.face_batch(cases.randint(1, 3)).double()
     model = cases.random_mlp(images.shape[1:], cases.ACTIVATIONS[index % 3]).double()
-    labels = torch.randint(int(model[-1].out_features), (len(images),))
+    labels = torch.randint(analytic.last_linear(model)[1].out_features, (len(images),))
     lr = float(torch.empty(()).uniform_(0.05, 0.8))
     steps = (1, 3, 5, 2, 20)[index % 5]
     sent = {k: v.detach().clone() for k, v in model.state_dict().items()}
