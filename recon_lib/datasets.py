@@ -60,7 +60,9 @@ KINDS: dict[str, Kind] = {
         "public example4d.nii.gz from nibabel's GitHub (SHA-256 pinned)", uses_path=True),
     "wbc": Kind(
         "White blood cells", "real", "176×176 RGB crops of one stained peripheral blood smear",
-        "4 crops: 1 neutrophil (label 6), then 3 platelets (label 7); BloodMNIST class numbers",
+        "4 views of ONE white blood cell, a neutrophil (label 6, BloodMNIST numbering): as "
+        "photographed, mirrored, rotated 90° and 180° (the smear holds no other white cell; "
+        "source='full' has 17,092 real cells)",
         "cbc 1.1.0 (github.com/nemo256/cbc), share/cbc/images/test.jpg; origin of the smear "
         "photo not documented by cbc", "MIT (cbc's licence)",
         "BloodMNIST (MedMNIST v2, 17,092 cells, 8 classes, 28×28) from Zenodo, MD5 pinned; "
