@@ -23,6 +23,7 @@ import test_grading_ch03
 import test_grading_ch04
 import test_grading_ch05_ch06
 import test_grading_ch07
+import test_grading_ch08
 import test_grading_new_tasks
 import torch
 from nbclient import NotebookClient
@@ -39,13 +40,21 @@ INDEPENDENT = {**test_grading.RIGHT, **test_grading_ch02.REFERENCES, **test_grad
 CHAPTERS = sorted(path.stem[2:] for path in Path(grading.__file__).parent.glob("ch[0-9][0-9].py"))
 EVERY_TASK = sorted(task_id for chapter in CHAPTERS for task_id in grading.tasks(chapter))
 SLOW = {"04.match_loop"}  # an attack per case: run on fewer seeds
+#: Chapters without a solution notebook yet (08): their test file holds two right answers per task.
+UNSOLVED = {task_id: answers for task_id, answers in test_grading_ch08.RIGHT.items()}
 
 
 @pytest.fixture(scope="module")
 def solutions():
+    """Each task's solution-notebook answer (for chapter 08, the first of its test file's two)."""
     from benchmarks import grading_checks
 
-    return {task_id: function for task_id, (_, function) in grading_checks.solution_functions().items()}
+    found = {task_id: function for task_id, (_, function) in grading_checks.solution_functions().items()}
+    return {**found, **{task_id: answers[0] for task_id, answers in UNSOLVED.items() if task_id not in found}}
+
+
+def _independent(task_id: str):
+    return INDEPENDENT[task_id] if task_id in INDEPENDENT else UNSOLVED[task_id][1]
 
 
 @pytest.fixture
@@ -59,9 +68,9 @@ def float64_session():
 # --- Two differently written correct answers per task, in float32 and float64 sessions ------
 def test_every_task_has_a_solution_and_an_independent_answer(solutions):
     assert sorted(solutions) == EVERY_TASK
-    assert sorted(INDEPENDENT) == EVERY_TASK
+    assert sorted(set(INDEPENDENT) | set(UNSOLVED)) == EVERY_TASK
     same = [t for t in EVERY_TASK
-            if _fingerprint(solutions[t].__code__) == _fingerprint(INDEPENDENT[t].__code__)]
+            if _fingerprint(solutions[t].__code__) == _fingerprint(_independent(t).__code__)]
     assert not same, same
 
 
@@ -75,13 +84,13 @@ def _fingerprint(code) -> tuple:
 def test_both_correct_answers_pass_on_two_seeds(task_id, solutions):
     for seed in (0,) if task_id in SLOW else (0, 1):
         check(task_id, solutions[task_id], seed=seed)
-        check(task_id, INDEPENDENT[task_id], seed=seed)
+        check(task_id, _independent(task_id), seed=seed)
 
 
 @pytest.mark.parametrize("task_id", EVERY_TASK)
 def test_every_task_works_when_the_session_defaults_to_float64(task_id, solutions, float64_session):
     check(task_id, solutions[task_id])
-    check(task_id, INDEPENDENT[task_id], seed=3)
+    check(task_id, _independent(task_id), seed=3)
     assert torch.get_default_dtype() == torch.float64  # the check gives the session its dtype back
 
 
