@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import fl, imprint
 from . import ask, cases, expect_close, expect_tensor, fail, first_match, task
@@ -65,7 +65,9 @@ def _bin_case(index: int) -> tuple[Tensor, Tensor, Tensor, str]:
     model = cases.random_mlp(shape, activation).double()
     bins = cases.randint(4, 16)
     planted = imprint.attach(model, shape, bins, seed=index, public=cases.faces(shape[-1]).double())
-    labels = torch.randint(int(model[-1].out_features), (batch,))
+    head = model[-1]
+    assert isinstance(head, nn.Linear)
+    labels = torch.randint(head.out_features, (batch,))
     grads = fl.client_update(planted, images, labels)
     gw, gb = grads["0.linear.weight"], grads["0.linear.bias"]
     dw = gw - torch.cat([gw[1:], torch.zeros_like(gw[:1])])
