@@ -64,7 +64,7 @@ def _bin_case(index: int) -> tuple[Tensor, Tensor, Tensor, str]:
     activation = cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
     model = cases.random_mlp(shape, activation).double()
     bins = cases.randint(4, 16)
-    planted = imprint.attach(model, shape, bins, seed=index, public=cases.faces(shape[-1]).double())
+    planted = imprint.attach(model, shape, bins, seed=index, public=cases.faces(tuple(shape[1:])).double())
     head = model[-1]
     assert isinstance(head, nn.Linear)
     labels = torch.randint(head.out_features, (batch,))
@@ -74,7 +74,7 @@ def _bin_case(index: int) -> tuple[Tensor, Tensor, Tensor, str]:
     db = gb - torch.cat([gb[1:], torch.zeros_like(gb[:1])])
     occupied = db != 0
     want = torch.where(occupied.unsqueeze(1), dw / torch.where(occupied, db, 1.0).unsqueeze(1), 0.0)
-    label = (f"case {index + 1} ({batch} faces of {shape[-1]}×{shape[-1]} behind {bins} bins, "
+    label = (f"case {index + 1} ({batch} faces of {shape[-2]}×{shape[-1]} behind {bins} bins, "
              f"{cases.describe(model)})")
     return gw, gb, want, label
 
