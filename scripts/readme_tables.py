@@ -175,6 +175,14 @@ def _target(d: dict) -> str:
             f"to success ({1 / t['time_ratio']:.1f}× faster)")
 
 
+def _imprint(d: dict) -> str:
+    g = d["goal"]
+    return (f"{g['mean']:.0%} of the batch at ≥ 40 dB ({g['seeds']} seeds, 95 % CI {g['ci95'][0]:.0%}–"
+            f"{g['ci95'][1]:.0%}, worst {g['min']:.0%}; binomial {g['expected']:.0%}); attack "
+            f"{seconds(g['warm_median_s'])} (median), {seconds(g['end_to_end_s'])} end to end "
+            "(target ≥ 50 % in ≤ 1 s)")
+
+
 # (what, result file, formatter, command when the file does not record its own)
 ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
     ("closed form, one 3×32×32 image through `rl.analytic.reconstruct`", "closed_form", _closed_one,
@@ -199,6 +207,8 @@ ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
     ("`fast` preset vs published DLG on unseen victims (faces, ImageNet, WBC, fMRI × seeds × both weight "
      "inits), quiet and with one core busy", "optimisation_unseen", _unseen,
      "python benchmarks/optimisation.py --parts unseen --busy both"),
+    ("imprint module (chapter 09): B = 64 CIFAR-100 images, 128 bins, verified images only", "imprint",
+     _imprint, "python benchmarks/imprint.py --threads 1"),
 ]
 
 
