@@ -252,14 +252,21 @@ def federation(_: str) -> str:
     if report is None:
         return f"\n{NOT_MEASURED}: run `python benchmarks/federation.py`\n"
     ray, lines = report["ray"], ["| what | result |", "|---|---|"]
-    lines.append(f"| Ray start (`ray.init` alone, fresh process) | {seconds(ray['ray_init_s'])} "
-                 f"({len(ray.get('failed_tries_s', []))} failed tries before) |")
+    lines.append("| Ray start (`ray.init` alone, fresh process) | " + (
+        f"failed: {ray['error']} |" if "error" in ray else
+        f"{seconds(ray['ray_init_s'])} ({len(ray.get('failed_tries_s', []))} failed tries before) |"))
     for row in report["throughput"]:
+        if "error" in row:
+            lines.append(f"| {row['clients']} clients through the curious server | failed: {row['error']} |")
+            continue
         lines.append(f"| {row['clients']} clients, one FedSGD round through the curious server, closed "
                      f"form on every reply | {rate(row['clients_per_s'])} clients/s (round "
                      f"{seconds(row['round_s'])}, {seconds(row['wall_s'])} with Ray's start) |")
     if "deployment" in report:
         d = report["deployment"]
+        if "error" in d:
+            lines.append(f"| deployment engine | failed: {d['error']} |")
+            return f"\n`{report['settings']['command']}`\n\n" + "\n".join(lines) + "\n"
         lines.append(f"| deployment engine: SuperLink + 2 SuperNodes, one `flwr run` | start "
                      f"{seconds(d['start_s'])}, run {seconds(d['run_s'])}, stop {seconds(d['stop_s'])}; "
                      f"{d['processes_left']} processes left |")
