@@ -120,7 +120,7 @@ def main() -> None:
         print(f"Ray did not start: {out['ray']['error']}", flush=True)
     else:
         ray = out["ray"]
-        print(f"Ray start: init {ray['ray_init_s']:.1f} s, shutdown {ray['ray_shutdown_s']:.1f} s", flush=True)
+        print(f"Ray start: init {ray['ray_init_s']:.1f} s, shutdown {ray['ray_shutdown_s']:.1f} s")
     out["throughput"] = []
     for n in args.clients:
         row = {"clients": n, **_child("throughput", n)}
