@@ -53,7 +53,7 @@ def to_message(answer: Callable, n_cases: int) -> None:
         want = flower.to_message(sent, received, list(sent), lr=lr, local_steps=steps)
         for name, value in want.items():
             mine = expect_tensor(got[name], value.shape, label, f"your message[{name!r}]").double()
-            reference = (sent[name] - received[name]) / (lr * steps)
+            reference = (sent[name] - received[name]) / (lr * steps)  # all zero for a dead layer
             for factor, message in ((-1.0, "the sign is flipped: the client moved *against* the "
                                            "gradient, so use θ − θ′ (sent minus received)."),
                                     (float(steps), f"you divided by lr only; E = {steps} local steps "
