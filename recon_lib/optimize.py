@@ -339,7 +339,7 @@ def _run_newton(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
 
 
 def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
-                      labels: Tensor | None = None, *, preset: str | None = "paper",
+                      labels: Tensor | None = None, *, preset: str | None = "stabilised",
                       span: bool = False, seed: int = 0, device: torch.device | str | None = None,
                       progress: bool = True, **overrides: object) -> Result:
     """Reconstruct a client's batch by matching its gradient (chapters 02 and 04).
@@ -350,7 +350,7 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         batch_size: B, known to the server in FedSGD.
         labels: the B labels if known; else recovered or fitted jointly (``label`` option).
         preset: a name in :data:`PRESETS` (``"dlg"``, ``"idlg"``, ``"inverting_gradients"``,
-            ``"paper"``) or None for the :class:`Options` defaults.
+            ``"stabilised"``) or None for the :class:`Options` defaults.
         span: fit only coefficients in the batch span leaked by a biased first Linear layer.
         seed: seeds the dummy initialisation (same seed, same result).
         device: where to compute; defaults to the model's device.

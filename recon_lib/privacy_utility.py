@@ -35,7 +35,7 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
     * ``"closed_form"`` — chapter 01's ratio (:func:`recon_lib.analytic.reconstruct`): 1 image.
       A message with no usable unit (every ∂b zeroed) yields a black image: nothing leaked.
     * ``"span"`` — chapter 02's gradient matching inside the leaked span (``span=True``).
-    * ``"optimisation"`` — chapter 04's gradient matching over whole images (preset ``"paper"``).
+    * ``"optimisation"`` — chapter 04's gradient matching over whole images (preset ``"stabilised"``).
 
     The optimisation attacks are given the true ``labels``: a stronger attacker than the
     course's default, so a defence that stops it also stops the weaker one. Pixels of a run
