@@ -13,7 +13,9 @@ dependencies are ancient); nibabel, a course dependency, provides the fMRI run. 
 packed: ``skimage.data.lfw_subset()`` is scikit-image's public API and the loader calls it.
 
 Each ``<kind>.npz`` holds ``images`` (unsigned integers, N×C×H×W), ``scale`` (divide by it to
-get [0, 1]), ``labels`` (int64) and ``classes`` (label names). See recon_lib/data/ATTRIBUTION.md.
+get [0, 1]), ``labels`` (int64) and ``classes`` (label names). The kinds packed are those of
+``recon_lib.kinds.KINDS`` with ``packed=True``, each by its ``build_<name>`` function below;
+writing the committed pack also rewrites recon_lib/data/ATTRIBUTION.md from the Kind records.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from recon_lib.kinds import KINDS  # noqa: E402  (one Kind record per data kind)
 from recon_lib.sources import nifti_slices  # noqa: E402  (the loader's own orientation)
 
 OUT = ROOT / "recon_lib" / "data"
@@ -46,13 +49,13 @@ KMNIST_VARIANTS = 10
 def pack(images: np.ndarray, labels, classes, scale: float = 255.0) -> dict[str, np.ndarray]:
     """The four arrays every kind's file holds."""
     assert images.ndim == 4 and images.dtype.kind == "u", (images.shape, images.dtype)
-    return {"images": images, "scale": np.float64(scale),
+    return {"images": images, "scale": np.asarray(scale, dtype=np.float64),
             "labels": np.asarray(labels, dtype=np.int64), "classes": np.asarray(classes, dtype=str)}
 
 
 def save(out: Path, kind: str, arrays: dict[str, np.ndarray]) -> None:
     """Write one compressed pack file and report its size."""
-    np.savez_compressed(out / f"{kind}.npz", **arrays)
+    np.savez_compressed(out / f"{kind}.npz", **arrays)  # type: ignore[arg-type]  # numpy stub
     images = arrays["images"]
     size = os.path.getsize(out / f"{kind}.npz")
     print(f"{kind:9s} {str(images.shape):22s} {size / 1e3:8.1f} kB")
@@ -73,7 +76,7 @@ def foolbox_files(src: Path, prefix: str) -> list[tuple[Path, int]]:
 def build_fmri() -> dict[str, np.ndarray]:
     """All 48 axial slices of nibabel's example4d.nii.gz (2 volumes × 24 slices), raw values."""
     from nibabel.testing import data_path
-    slices, labels = nifti_slices(os.path.join(data_path, "example4d.nii.gz"))
+    slices, labels = nifti_slices(Path(str(data_path)) / "example4d.nii.gz")
     assert slices.min() >= 0 and slices.dtype == np.int16, "uint16 keeps raw EPI values exactly"
     return pack(slices.astype(np.uint16), labels,
          [f"axial slice {z}" for z in range(labels.max() + 1)], scale=float(slices.max()))
@@ -112,8 +115,8 @@ def render_glyph(font_path: Path, char: str, rng: np.random.Generator) -> np.nda
     ImageDraw.Draw(image).text((canvas / 2 + offset[0], canvas / 2 + offset[1]), char, fill=255,
                                font=font, anchor="mm", stroke_width=int(rng.integers(0, 4)),
                                stroke_fill=255)
-    image = image.rotate(float(rng.uniform(-12, 12)), resample=Image.BILINEAR)
-    return to_chw(image.resize((28, 28), Image.LANCZOS))
+    image = image.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
+    return to_chw(image.resize((28, 28), Image.Resampling.LANCZOS))
 
 
 def build_kmnist(src: Path) -> dict[str, np.ndarray]:
@@ -136,7 +139,7 @@ def build_imagenet(src: Path) -> dict[str, np.ndarray]:
     """foolbox's 20 real ImageNet validation photos, resized 512 -> 128 with Lanczos."""
     files = foolbox_files(src, "imagenet")
     images = np.stack([to_chw(Image.open(f).convert("RGB").resize((IMAGENET_SIZE,) * 2,
-                                                                   Image.LANCZOS))
+                                                                   Image.Resampling.LANCZOS))
                        for f, _ in files])
     return pack(images, [label for _, label in files], [])
 
@@ -149,10 +152,16 @@ def main() -> None:
                         help="where to write the .npz files (default: the committed pack)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    builders = {"fmri": build_fmri, "wbc": build_wbc, "mnist": build_mnist,
-                "kmnist": build_kmnist, "cifar100": build_cifar100, "imagenet": build_imagenet}
-    for kind, build in builders.items():
+    from recon_lib import datasets
+    packed = [name for name, kind in KINDS.items() if kind.packed]
+    missing = [name for name in packed if not callable(globals().get(f"build_{name}"))]
+    if missing:
+        sys.exit(f"no build_<name> function for the packed kinds {missing} (see recon_lib/kinds.py)")
+    for kind in packed:
+        build = globals()[f"build_{kind}"]
         save(args.out, kind, build() if kind == "fmri" else build(args.src))
+    if args.out.resolve() == OUT.resolve():         # the attribution describes the committed pack
+        (OUT / "ATTRIBUTION.md").write_text(datasets.attribution())
     total = sum(p.stat().st_size for p in args.out.glob("*.npz"))
     print(f"total     {total / 1e6:.2f} MB")
 
