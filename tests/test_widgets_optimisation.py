@@ -23,7 +23,7 @@ def test_client_sends_the_message_of_its_own_image(small):
 
 
 def test_attack_scores_against_the_private_image(small):
-    outcome = wo.attack(small, "paper", steps=200)
+    outcome = wo.attack(small, "stabilised", steps=200)
     torch.testing.assert_close(torch.tensor(outcome.mse),
                                rl.metrics.mse(outcome.result.images.float(), small.x).float()[0])
     assert outcome.success == (outcome.mse < wo.SUCCESS_MSE)
@@ -33,7 +33,7 @@ def test_attack_scores_against_the_private_image(small):
 def test_batch_client_has_distinct_labels_and_attack_matches_the_order():
     batch = wo.client(index=0, size=6, victim="mlp", batch_size=3)
     assert len(set(batch.y.tolist())) == 3
-    outcome = wo.attack(batch, "paper", orthogonality=0.0)
+    outcome = wo.attack(batch, "stabilised", orthogonality=0.0)
     assert outcome.success
 
 

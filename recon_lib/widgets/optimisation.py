@@ -83,7 +83,7 @@ def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: 
     return Client(model, x, y, fl.client_update(model, x, y))
 
 
-def attack(victim: Client, preset: str | None = "paper", seed: int = 0, **overrides: Any) -> Outcome:
+def attack(victim: Client, preset: str | None = "stabilised", seed: int = 0, **overrides: Any) -> Outcome:
     """The server's attack on the client's message (:func:`optimize.gradient_matching`), scored.
 
     For a batch the reconstructions are paired with the originals first (:func:`metrics.match`)
