@@ -70,10 +70,11 @@ import torch
 from torch import Tensor
 
 from . import guard
+from .questions import question, quiz
 
 __all__ = ["check", "task", "tasks", "ask", "fail", "expect_tensor", "expect_close", "first_match",
            "constant_factor", "expect_differentiable", "expected", "GradingError", "NotImplementedYet",
-           "WrongAnswer", "Task"]
+           "WrongAnswer", "Task", "question", "quiz"]
 
 TASK_ID = re.compile(r"^(\d\d)\.[a-z][a-z0-9_]*$")
 
