@@ -125,7 +125,8 @@ def test_number_parsing_reads_common_forms_and_refuses_others():
     assert Q.parse_number("7/8") == 0.875 and Q.parse_number("87.5 %") == 0.875
     assert Q.parse_number("−2") == -2 and Q.parse_number("≈ 0.61") == 0.61
     assert Q.parse_number("44 874") == 44874 and Q.parse_number("1e-3") == 1e-3
-    for bad in ("1/0", "nan", "inf", True, torch.ones(2), "1,2", object()):
+    assert Q.parse_number("1,234,567.5") == 1234567.5 and Q.parse_number("-44 874") == -44874
+    for bad in ("1/0", "nan", "inf", True, torch.ones(2), "1,2", "0,875", "12,34", object()):
         assert Q.parse_number(bad) is None, bad
 
 

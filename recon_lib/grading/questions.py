@@ -86,7 +86,8 @@ def parse_number(answer: Any) -> float | None:
     if not isinstance(answer, str):
         return None
     text = answer.strip().lstrip("≈~").strip().replace("−", "-").replace("_", "").replace("\u202f", "")
-    text = re.sub(r"(?<=\d)[ ,](?=\d{3}\b)", "", text)  # thousands separators: 44,874 / 44 874
+    if re.fullmatch(r"[+-]?[1-9]\d{0,2}([ ,]\d{3})+(\.\d*)?%?", text):  # 44,874 or 44 874, not 0,875
+        text = re.sub(r"[ ,]", "", text)
     scale = 1.0
     if text.endswith("%"):
         text, scale = text[:-1].strip(), 0.01
