@@ -163,10 +163,8 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
             opts: Options, device: torch.device) -> Tensor | None:
     """Hard labels (given or read from the head's gradient), or None for a jointly fitted label."""
     if labels is not None:
-        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-        if labels.numel() != batch_size:
-            raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
-        return labels
+        classes = last_linear(model)[1].out_features
+        return check.labels("labels", torch.as_tensor(labels).reshape(-1), classes, batch_size).to(device)
     if opts.label == "joint":
         return None
     if batch_size == 1:
@@ -249,7 +247,7 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
         gradients = torch.autograd.grad(losses.sum(), [stacked[k] for k in names], create_graph=True)
         if restarts == 1:
             gradients = [gradient.unsqueeze(0) for gradient in gradients]
-        matching = distance(dict(zip(names, gradients)), target)
+        matching = distance(dict(zip(names, gradients, strict=True)), target)
         total = matching
         if opts.tv:
             total = total + opts.tv * total_variation(x)
@@ -300,7 +298,7 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         with torch.enable_grad():
             totals, matching = objective(variables)
             gradients = torch.autograd.grad(totals.sum(), leaves)
-        for leaf, gradient in zip(leaves, gradients):
+        for leaf, gradient in zip(leaves, gradients, strict=True):
             leaf.grad = gradient
         history.append(matching.detach())
         return totals.sum().detach()
@@ -368,8 +366,9 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
     start = time.perf_counter()
     opts = options(preset, **overrides)
     _check_message(model, grads, batch_size)
+    seed = check.seed(seed)
     model_device = next(iter(_trainable(model).values())).device
-    device = model_device if device is None else torch.device(device)
+    device = model_device if device is None else check.device(device)
     dtype = getattr(torch, opts.dtype)
     model = model.to(device) if device != model_device else model
     target = {k: g.detach().to(device=device, dtype=dtype) for k, g in grads.items()
