@@ -16,6 +16,7 @@ The closed forms of later chapters live in their own modules and are re-exported
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Mapping, Sequence
 from math import prod
 
@@ -76,6 +77,32 @@ def unit_estimates(grad_weight: Tensor, grad_bias: Tensor,
     return ratios, usable
 
 
+def _weighted_sum(bias: Tensor, grad_weight: Tensor) -> Tensor:
+    """Σᵢ bᵢ ∂Wᵢ per client, reading ∂W once."""
+    if grad_weight.shape[-2] > MATMUL_MAX_UNITS:  # a BLAS matvec sums sequentially (error ~ h·eps)
+        return (bias.unsqueeze(-1) * grad_weight).sum(-2)  # torch's sum is cascaded
+    if bias.ndim == 1:
+        return bias @ grad_weight
+    return torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
+
+
+def _direct(grad_weight: Tensor, grad_bias: Tensor) -> Tensor | None:
+    """x = Σᵢ (∂bᵢ / Σⱼ ∂bⱼ²) ∂Wᵢ in one pass over ∂W, or None when it cannot be trusted.
+
+    The weights are formed on the small (..., h) tensor, so ∂W is read once and x written once.
+    Validation is one reduction over x (a NaN or inf in either input, or an overflow, makes its
+    sum non-finite) and the range of Σ ∂bᵢ² per client: it must be finite and ≥ tiny/eps, else
+    δ² underflowed or overflowed; the careful path handles those messages.
+    """
+    one = grad_bias.ndim == 1
+    squares = torch.dot(grad_bias, grad_bias) if one else torch.linalg.vecdot(grad_bias, grad_bias)
+    x = _weighted_sum(grad_bias / (squares if one else squares.unsqueeze(-1)), grad_weight)
+    low, high = (float(squares),) * 2 if one else (float(v) for v in torch.aminmax(squares))
+    info = torch.finfo(x.dtype)
+    trusted = info.tiny / info.eps <= low and high <= info.max and math.isfinite(float(x.sum()))
+    return x if trusted else None
+
+
 def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = None) -> Tensor:
     """The input of a biased linear layer from its gradients, using every usable unit.
 
@@ -84,10 +111,19 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
     count most, and a single bad unit cannot spoil the result. Leading dimensions are
     treated as independent clients, so N messages are inverted in one call.
 
+    With the default ``tol`` one pass over ∂W gives x and one reduction over x validates it
+    (:func:`_direct`); messages it cannot trust (NaN/inf, tiny or huge δ) take the careful
+    path below, which masks unusable units and rescales ∂b.
+
     Raises:
         ValueError: on mismatched shapes, NaN/inf, or a client with no usable unit (δ = 0
             everywhere: every unit dead, or the sample already perfectly fitted).
     """
+    _check_pair(grad_weight, grad_bias, finite=False)
+    if tol is None and grad_weight.numel():
+        x = _direct(grad_weight, grad_bias)
+        if x is not None:
+            return x
     _check_pair(grad_weight, grad_bias)
     usable = usable_units(grad_bias, tol)
     no_unit = ~usable.any(dim=-1)
@@ -101,10 +137,7 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
     # x = Σᵢ b̃ᵢ ∂Wᵢ / (scale · Σᵢ b̃ᵢ²), reading ∂W once (no rescaled copy of it).
     scale = grad_bias.abs().amax(dim=-1, keepdim=True)
     bias = grad_bias / scale * usable
-    if grad_weight.shape[-2] <= MATMUL_MAX_UNITS:   # few units: one batched matmul, no temporary
-        weighted = torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
-    else:  # many units: a BLAS matvec sums sequentially (error ~ h·eps); torch's sum is cascaded
-        weighted = (bias.unsqueeze(-1) * grad_weight).sum(-2)
+    weighted = _weighted_sum(bias, grad_weight)
     return weighted.div_(scale * bias.square().sum(-1, keepdim=True))  # in place: no 2nd N×d buffer
 
 

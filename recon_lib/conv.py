@@ -35,6 +35,7 @@ from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activatio
     invert_activation,
     register_inverse,
 )
+from .runtime import intra_op_threads, threads_for
 
 Shape = tuple[int, int, int]
 
@@ -209,8 +210,18 @@ def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor],
         y: right-hand side, a batch N×….
         tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image.
         max_iter: iteration cap; ``info.converged`` says whether ``tol`` was reached.
+
+    Runs on one intra-op thread when ``y`` is small (:func:`recon_lib.runtime.threads_for`):
+    each iteration is a few small ops and a convergence test, where threads only wait.
     """
     tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
+    with intra_op_threads(threads_for(y.numel(), y.device)):
+        return _cgls(apply, adjoint, y, tol, max_iter)
+
+
+def _cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
+          tol: float, max_iter: int) -> tuple[Tensor, SolveInfo]:
+    """The CGLS iterations of :func:`cgls`."""
     if not torch.isfinite(y).all():
         raise ValueError("the right-hand side y contains NaN or inf")
     tiny = torch.finfo(y.dtype).tiny
