@@ -35,6 +35,7 @@ import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import prod
 
 import torch
 from torch import Tensor, nn
@@ -169,7 +170,18 @@ def _input_shape(model: nn.Module, in_shape: Sequence[int] | None) -> tuple[int,
                          "rl.models, which records it as model.in_shape")
     if isinstance(shape, (int, str)) or not len(shape):
         raise ValueError(f"in_shape must be a non-empty tuple of sizes, got {shape!r}")
-    return tuple(check.count("in_shape entries", size) for size in shape)
+    shape = tuple(check.count("in_shape entries", size) for size in shape)
+    try:
+        name, layer = first_layer(model)
+    except TypeError:                            # not traceable: the first forward will tell
+        return shape
+    if isinstance(layer, nn.Linear) and prod(shape) != layer.in_features:
+        raise ValueError(f"in_shape {shape} has {prod(shape)} values but the first layer {name} takes "
+                         f"{layer.in_features}")
+    if isinstance(layer, nn.Conv2d) and (len(shape) != 3 or shape[0] != layer.in_channels):
+        raise ValueError(f"in_shape {shape} does not fit the first layer {name}, a Conv2d on "
+                         f"{layer.in_channels} channels: pass (C, H, W) with C = {layer.in_channels}")
+    return shape
 
 
 def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
