@@ -24,6 +24,7 @@ import test_grading_ch04
 import test_grading_ch05_ch06
 import test_grading_ch07
 import test_grading_ch08
+import test_grading_ch09
 import test_grading_new_tasks
 import torch
 from nbclient import NotebookClient
@@ -36,7 +37,7 @@ from recon_lib.grading import WrongAnswer, check
 ROOT = Path(__file__).resolve().parents[1]
 INDEPENDENT = {**test_grading.RIGHT, **test_grading_ch02.REFERENCES, **test_grading_ch03.REFERENCES,
                **test_grading_ch04.REFERENCES, **test_grading_ch05_ch06.RIGHT, **test_grading_ch07.RIGHT,
-               **test_grading_new_tasks.NEW_RIGHT}
+               **test_grading_new_tasks.NEW_RIGHT, **test_grading_ch09.RIGHT}
 CHAPTERS = sorted(path.stem[2:] for path in Path(grading.__file__).parent.glob("ch[0-9][0-9].py"))
 EVERY_TASK = sorted(task_id for chapter in CHAPTERS for task_id in grading.tasks(chapter))
 SLOW = {"04.match_loop"}  # an attack per case: run on fewer seeds
