@@ -7,18 +7,19 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
     ``cnn``, ``newton`` or ``optimize`` (sees only model and message) → ``metrics`` and ``plot``.
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01); ``labels``,
-``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``activations``, ``cnn`` (03); ``optimize``,
-``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
+``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``activations``, ``cnn``,
+``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
 ``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
 ``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
-``grading``, ``runtime`` (all).
+``grading``, ``runtime``, ``verify``, ``errors`` (all).
 
 Layers: a module imports only modules of lower layers (``tests/test_layers.py`` checks it by
 parsing every import; a new module must be added here and there):
 
-    layer 0: _validate, runtime
-    layer 1: activations, defence_theory, fl, geometry, lbfgs, metrics, models, presets, sources, span, symbolic
-    layer 2: analytic, conv, datasets, defences, plot
+    layer 0: _validate, errors, runtime
+    layer 1: activations, defence_theory, fl, geometry, head, lbfgs, metrics, models, presets, sources,
+             span, symbolic
+    layer 2: analytic, conv, datasets, defences, plot, verify
     layer 3: benchmark_tables, cnn, conditions, distortions, labels
     layer 4: newton
     layer 5: optimize
@@ -29,43 +30,17 @@ parsing every import; a new module must be added here and there):
 
 Import it as ``import recon_lib as rl``.
 """
-from . import (
-               activations,
-               analytic,
-               benchmark,
-               benchmark_figures,
-               benchmark_methods,
-               benchmark_tables,
-               cnn,
-               conditions,
-               conv,
-               datasets,
-               defence_theory,
-               defences,
-               distortions,
-               fl,
-               geometry,
-               grading,
-               labels,
-               lbfgs,
-               metrics,
-               models,
-               newton,
-               optimize,
-               plot,
-               presets,
-               privacy_utility,
-               runtime,
-               sources,
-               span,
-               symbolic,
-               widgets,
-)
+from . import (activations, analytic, benchmark, benchmark_figures, benchmark_methods,  # noqa: I001
+               benchmark_tables, cnn, conditions, conv, datasets, defence_theory, defences, distortions,
+               errors, fl, geometry, grading, head, labels, lbfgs, metrics, models, newton, optimize, plot,
+               presets, privacy_utility, runtime, sources, span, symbolic, verify, widgets)
+from .errors import ReconstructionError, ReconstructionWarning
 from .runtime import device, pick, profile, progress_bar, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods", "benchmark_tables", "cnn",
-           "conditions", "conv", "datasets", "defence_theory", "defences", "distortions", "fl", "geometry",
-           "grading", "labels", "lbfgs", "metrics", "models", "newton", "optimize", "plot", "presets",
-           "privacy_utility", "runtime", "sources", "span", "symbolic", "widgets", "device", "pick",
-           "profile", "progress_bar", "seed_everything"]
+__all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods",
+           "benchmark_tables", "cnn", "conditions", "conv", "datasets", "defence_theory", "defences",
+           "distortions", "errors", "fl", "geometry", "grading", "head", "labels", "lbfgs", "metrics",
+           "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources",
+           "span", "symbolic", "verify", "widgets", "ReconstructionError", "ReconstructionWarning",
+           "device", "pick", "profile", "progress_bar", "seed_everything"]

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from . import _validate as check
 from . import geometry
 from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activation)
     ACTIVATION_INVERSES,
@@ -182,7 +183,7 @@ def _per_image(values: Tensor, like: Tensor) -> Tensor:
 
 
 def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
-         tol: float = 1e-6, max_iter: int = 500) -> tuple[Tensor, SolveInfo]:
+         tol: float = 1e-7, max_iter: int = 2000) -> tuple[Tensor, SolveInfo]:
     """Least-squares solution of A x = y by conjugate gradients on AᵀA x = Aᵀ y (CGLS).
 
     Matrix-free: needs only ``apply`` (x ↦ A x) and ``adjoint`` (y ↦ Aᵀ y), each on a batch;
@@ -190,34 +191,48 @@ def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor],
     Starting from x = 0 it converges to the minimum-norm least-squares solution, so below the
     kernel bound it returns the smallest image consistent with the output, not the true one.
 
+    An image stops iterating once its relative residual reaches ``tol`` or the round-off floor
+    of the dtype (eps), or when a step would no longer be finite, so that running past
+    convergence (``tol=0``) keeps the best iterate instead of dividing 0 by 0.
+
     Args:
         apply, adjoint: the operator and its transpose (e.g. :class:`ConvMap` methods).
         y: right-hand side, a batch N×….
-        tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image.
-        max_iter: iteration cap; ``info.converged`` says whether ``tol`` was reached.
+        tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image (≥ 0; below eps means "to round-off").
+        max_iter: iteration cap; ``info.converged`` says whether max(tol, eps) was reached.
+
+    Raises:
+        ValueError: a negative tolerance, a non-positive ``max_iter``, or a non-finite y.
     """
+    tol = check.nonnegative("tol", tol)
+    max_iter = check.count("max_iter", max_iter)
     if not torch.isfinite(y).all():
         raise ValueError("the right-hand side contains NaN or inf")
-    tiny = torch.finfo(y.dtype).tiny
+    tiny, floor = torch.finfo(y.dtype).tiny, max(tol, torch.finfo(y.dtype).eps)
     residual = y.clone()
     s = adjoint(residual)
     x, direction = torch.zeros_like(s), s.clone()
     gamma = _dot(s, s)
     start = gamma.sqrt().clamp_min(tiny)
+    active = gamma.sqrt() > floor * start
     iterations = 0
-    while iterations < max_iter and bool((gamma.sqrt() > tol * start).any()):
+    while iterations < max_iter and bool(active.any()):
         q = apply(direction)
-        alpha = torch.where(gamma > 0, gamma / _dot(q, q).clamp_min(tiny), 0.0)
-        x += _per_image(alpha, x) * direction
-        residual -= _per_image(alpha, q) * q
+        alpha = torch.where(active, gamma / _dot(q, q).clamp_min(tiny), 0.0)
+        step_x, step_r = _per_image(alpha, x) * direction, _per_image(alpha, q) * q
+        finite = torch.isfinite(step_x).flatten(1).all(1) & torch.isfinite(step_r).flatten(1).all(1)
+        active = active & finite
+        x += torch.where(_per_image(active, x), step_x, 0.0)
+        residual -= torch.where(_per_image(active, q), step_r, 0.0)
         s = adjoint(residual)
-        gamma_new = _dot(s, s)
-        beta = torch.where(gamma > 0, gamma_new / gamma.clamp_min(tiny), 0.0)
-        direction = s + _per_image(beta, s) * direction
+        gamma_new = torch.where(active, _dot(s, s), gamma)
+        beta = torch.where(active, gamma_new / gamma.clamp_min(tiny), 0.0)
+        direction = torch.where(_per_image(active, s), s + _per_image(beta, s) * direction, direction)
         gamma = gamma_new
+        active = active & (gamma.sqrt() > floor * start)
         iterations += 1
     relative = float((gamma.sqrt() / start).max())
-    return x, SolveInfo(iterations, relative, relative <= tol)
+    return x, SolveInfo(iterations, relative, relative <= floor)
 
 
 @dataclass(frozen=True)
@@ -248,8 +263,8 @@ class WeightGradMap:
         return F.fold(columns, self.in_shape[1:], **self._unfold())
 
 
-def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-6,
-          max_iter: int = 500, delta: Tensor | None = None,
+def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-7,
+          max_iter: int = 2000, delta: Tensor | None = None,
           grad_weight: Tensor | None = None) -> tuple[Tensor, SolveInfo]:
     """The input of a conv layer from its output without bias, y = A x, matrix-free (CGLS).
 
