@@ -8,7 +8,8 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01); ``labels``,
 ``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``activations``, ``cnn``,
-``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
+``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all);
+``benchmark`` with
 ``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
 ``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
 ``grading``, ``runtime``, ``verify``, ``errors`` (all).
@@ -28,19 +29,35 @@ parsing every import; a new module must be added here and there):
     layer 8: benchmark
     layer 9: grading, widgets
 
-Import it as ``import recon_lib as rl``.
+Import it as ``import recon_lib as rl``. Submodules load on first use (``rl.analytic``,
+``from recon_lib import benchmark``): ``import recon_lib`` itself loads only :mod:`runtime` and
+:mod:`errors`, so that matplotlib, scipy, sympy, scikit-image and Opacus are imported only by
+the chapters that need them (``tests/test_import_time.py``).
 """
-from . import (activations, analytic, benchmark, benchmark_figures, benchmark_methods,  # noqa: I001
-               benchmark_tables, cnn, conditions, conv, datasets, defence_theory, defences, distortions,
-               errors, fl, geometry, grading, head, labels, lbfgs, metrics, models, newton, optimize, plot,
-               presets, privacy_utility, runtime, sources, span, symbolic, verify, widgets)
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 from .errors import ReconstructionError, ReconstructionWarning
 from .runtime import device, pick, profile, progress_bar, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods",
-           "benchmark_tables", "cnn", "conditions", "conv", "datasets", "defence_theory", "defences",
-           "distortions", "errors", "fl", "geometry", "grading", "head", "labels", "lbfgs", "metrics",
-           "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources",
-           "span", "symbolic", "verify", "widgets", "ReconstructionError", "ReconstructionWarning",
-           "device", "pick", "profile", "progress_bar", "seed_everything"]
+SUBMODULES = ("activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods",
+              "benchmark_tables", "cnn", "conditions", "conv", "datasets", "defence_theory", "defences",
+              "distortions", "errors", "fl", "geometry", "grading", "head", "labels", "lbfgs", "metrics",
+              "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources",
+              "span", "symbolic", "verify", "widgets")
+__all__ = [*SUBMODULES, "ReconstructionError", "ReconstructionWarning", "device", "pick", "profile",
+           "progress_bar", "seed_everything"]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``rl.<submodule>``, imported on first access (PEP 562)."""
+    if name in SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

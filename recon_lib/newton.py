@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import least_squares
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacfwd
 from torch.nn import functional as F
@@ -155,6 +154,8 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         TypeError: the first layer is not a biased Linear. ValueError: bad batch size,
             labels, message (missing keys, NaN, zero gradient).
     """
+    from scipy.optimize import least_squares  # local: scipy.optimize takes a while to import
+
     check.count("batch_size", batch_size)
     first = _first_layer(model, grads)
     grad_weight, grad_bias = grads[f"{first}.weight"], grads[f"{first}.bias"]
