@@ -7,8 +7,8 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
     ``cnn``, ``newton`` or ``optimize`` (sees only model and message) → ``metrics`` and ``plot``.
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01); ``labels``,
-``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``activations``, ``cnn``,
-``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all);
+``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``cgls``, ``activations``,
+``cnn``, ``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all);
 ``benchmark`` with
 ``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
 ``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
@@ -18,8 +18,8 @@ Layers: a module imports only modules of lower layers (``tests/test_layers.py`` 
 parsing every import; a new module must be added here and there):
 
     layer 0: _validate, errors, runtime
-    layer 1: activations, defence_theory, fl, geometry, head, lbfgs, metrics, models, presets, sources,
-             span, symbolic
+    layer 1: activations, cgls, defence_theory, fl, geometry, head, lbfgs, metrics, models, presets,
+             sources, span, symbolic
     layer 2: analytic, conv, datasets, defences, plot, verify
     layer 3: benchmark_tables, cnn, conditions, distortions, labels
     layer 4: newton
@@ -44,10 +44,10 @@ from .runtime import device, pick, profile, progress_bar, seed_everything
 
 __version__ = "0.1.0"
 SUBMODULES = ("activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods",
-              "benchmark_tables", "cnn", "conditions", "conv", "datasets", "defence_theory", "defences",
-              "distortions", "errors", "fl", "geometry", "grading", "head", "labels", "lbfgs", "metrics",
-              "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources",
-              "span", "symbolic", "verify", "widgets")
+              "benchmark_tables", "cgls", "cnn", "conditions", "conv", "datasets", "defence_theory",
+              "defences", "distortions", "errors", "fl", "geometry", "grading", "head", "labels", "lbfgs",
+              "metrics", "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime",
+              "sources", "span", "symbolic", "verify", "widgets")
 __all__ = [*SUBMODULES, "ReconstructionError", "ReconstructionWarning", "device", "pick", "profile",
            "progress_bar", "seed_everything"]
 

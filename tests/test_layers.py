@@ -14,8 +14,8 @@ PACKAGE = Path(recon_lib.__file__).parent
 # may import modules of strictly lower layers only. Subpackages count as one unit.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_validate", "errors", "runtime"),
-    ("activations", "defence_theory", "fl", "geometry", "head", "lbfgs", "metrics", "models", "presets",
-     "sources", "span", "symbolic"),
+    ("activations", "cgls", "defence_theory", "fl", "geometry", "head", "lbfgs", "metrics", "models",
+     "presets", "sources", "span", "symbolic"),
     ("analytic", "conv", "datasets", "defences", "plot", "verify"),
     ("benchmark_tables", "cnn", "conditions", "distortions", "labels"),
     ("newton",),
