@@ -21,6 +21,8 @@ import torch
 import torch.fx
 from torch import nn
 
+from . import _validate as check
+
 # Ops that only reshape the input; the first *real* layer is found by walking past them.
 PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity)
 PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
@@ -45,10 +47,9 @@ def make_activation(name: str) -> nn.Module:
 
 
 def _check_shape(in_shape: Sequence[int]) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in in_shape)
-    if not shape or any(s <= 0 for s in shape):
+    if isinstance(in_shape, (int, str)) or not len(in_shape):
         raise ValueError(f"in_shape must be a non-empty tuple of positive sizes, got {in_shape!r}")
-    return shape
+    return tuple(check.count("in_shape entries", size) for size in in_shape)
 
 
 def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
@@ -66,8 +67,8 @@ def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
         An ``nn.Sequential`` with ``model.in_shape`` set.
     """
     shape = _check_shape(in_shape)
-    if n_classes < 1 or any(w < 1 for w in widths):
-        raise ValueError(f"widths and n_classes must be positive, got {list(widths)}, {n_classes}")
+    n_classes = check.count("n_classes", n_classes)
+    widths = [check.count("widths entries", w) for w in widths]
     sizes = [prod(shape), *widths]
     layers: list[nn.Module] = [nn.Flatten()]
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
