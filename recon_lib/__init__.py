@@ -8,31 +8,32 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01); ``labels``,
 ``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``cgls``, ``activations``,
-``cnn``, ``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all);
-``benchmark`` with
-``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
-``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
-``grading``, ``runtime``, ``verify``, ``errors`` (all).
+``cnn``, ``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``kinds``,
+``sources``, ``archives`` (all); ``benchmark`` with ``benchmark_methods``, ``benchmark_tables``,
+``benchmark_figures``, and ``distortions`` (06); ``defences``, ``defence_theory``,
+``privacy_utility`` (07); ``flower``, ``deployment``, ``victims`` (08, they load Flower);
+``imprint`` (09); ``metrics``, ``plot``, ``widgets``, ``grading``, ``course``, ``runtime``,
+``verify``, ``errors`` (all).
 
 Layers: a module imports only modules of lower layers (``tests/test_layers.py`` checks it by
 parsing every import; a new module must be added here and there):
 
-    layer 0: _validate, errors, runtime
+    layer 0: _validate, archives, errors, kinds, runtime
     layer 1: activations, cgls, defence_theory, fl, geometry, head, lbfgs, metrics, models, presets,
              sources, span, symbolic
     layer 2: analytic, conv, datasets, defences, plot, verify
-    layer 3: benchmark_tables, cnn, conditions, distortions, labels
-    layer 4: newton
+    layer 3: benchmark_tables, cnn, conditions, distortions, flower, imprint, labels
+    layer 4: deployment, newton
     layer 5: optimize
-    layer 6: benchmark_methods, privacy_utility
+    layer 6: benchmark_methods, privacy_utility, victims
     layer 7: benchmark_figures
     layer 8: benchmark
-    layer 9: grading, widgets
+    layer 9: course, grading, widgets
 
 Import it as ``import recon_lib as rl``. Submodules load on first use (``rl.analytic``,
 ``from recon_lib import benchmark``): ``import recon_lib`` itself loads only :mod:`runtime` and
-:mod:`errors`, so that matplotlib, scipy, sympy, scikit-image and Opacus are imported only by
-the chapters that need them (``tests/test_import_time.py``).
+:mod:`errors`, so that matplotlib, scipy, sympy, scikit-image, Opacus and Flower are imported
+only by the chapters that need them (``tests/test_import_time.py``).
 """
 from __future__ import annotations
 
@@ -43,11 +44,12 @@ from .errors import ReconstructionError, ReconstructionWarning
 from .runtime import device, pick, profile, progress_bar, seed_everything
 
 __version__ = "0.1.0"
-SUBMODULES = ("activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods",
-              "benchmark_tables", "cgls", "cnn", "conditions", "conv", "datasets", "defence_theory",
-              "defences", "distortions", "errors", "fl", "geometry", "grading", "head", "labels", "lbfgs",
-              "metrics", "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime",
-              "sources", "span", "symbolic", "verify", "widgets")
+SUBMODULES = ("activations", "analytic", "archives", "benchmark", "benchmark_figures",
+              "benchmark_methods", "benchmark_tables", "cgls", "cnn", "conditions", "conv", "course",
+              "datasets", "defence_theory", "defences", "deployment", "distortions", "errors", "fl",
+              "flower", "geometry", "grading", "head", "imprint", "kinds", "labels", "lbfgs", "metrics",
+              "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources",
+              "span", "symbolic", "verify", "victims", "widgets")
 __all__ = [*SUBMODULES, "ReconstructionError", "ReconstructionWarning", "device", "pick", "profile",
            "progress_bar", "seed_everything"]
 

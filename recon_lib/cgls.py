@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from . import _validate as check
+from .runtime import intra_op_threads, threads_for
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,20 @@ def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor],
         tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image (≥ 0; below eps means "to round-off").
         max_iter: iteration cap; ``info.converged`` says whether max(tol, eps) was reached.
 
+    Runs on one intra-op thread when ``y`` is small (:func:`recon_lib.runtime.threads_for`):
+    each iteration is a few small ops and a convergence test, where threads only wait.
+
     Raises:
         ValueError: a negative tolerance, a non-positive ``max_iter``, or a non-finite y.
     """
-    tol = check.nonnegative("tol", tol)
-    max_iter = check.count("max_iter", max_iter)
+    tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
+    with intra_op_threads(threads_for(y.numel(), y.device)):
+        return _cgls(apply, adjoint, y, tol, max_iter)
+
+
+def _cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
+          tol: float, max_iter: int) -> tuple[Tensor, SolveInfo]:
+    """The CGLS iterations of :func:`cgls`."""
     if not torch.isfinite(y).all():
         raise ValueError("the right-hand side contains NaN or inf")
     tiny, floor = torch.finfo(y.dtype).tiny, max(tol, torch.finfo(y.dtype).eps)

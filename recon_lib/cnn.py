@@ -65,14 +65,18 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
         image. Leading client dimensions of the message are kept. Chapter 03 uses it to see
         how far the closed route gets through the DLG LeNet below the bound (``strict=False``).
     """
-    shape = tuple(in_shape) if in_shape is not None else getattr(model, "in_shape", None)
-    if shape is None or len(shape) != 3:
-        raise ValueError(f"in_shape must be (C, H, W) (or set model.in_shape), got {shape}")
-    tol, rtol = check.nonnegative("tol", tol), check.nonnegative("rtol", rtol)
-    max_iter = check.count("max_iter", max_iter)
+    check.module(model)
+    tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
+    rtol = check.nonnegative("rtol", rtol)
+    shape = in_shape if in_shape is not None else getattr(model, "in_shape", None)
+    if shape is None:
+        raise ValueError("in_shape must be (C, H, W) (or set model.in_shape), got None")
+    shape = check.shape("in_shape", shape, ndim=3)
     stages, name, linear = conv.conv_stack(model, shape)
     parts = ("weight", "bias") if linear.bias is not None else ("weight",)
     grad_weight, *grad_bias = check.layer_gradients(grads, name, parts)
+    check.floating(f"grads[{name + '.weight'!r}]", grad_weight.dtype, why="CGLS in half precision "
+                   "stalls near 1e-3 and would return round-off as an exact image")
     if grad_weight.device != linear.weight.device:
         raise ValueError(f"gradients on {grad_weight.device} but the model on {linear.weight.device}")
     if grad_weight.shape[-2:] != linear.weight.shape:

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from . import _validate as check
 from .labels import recover_label_counts
 from .models import first_layer
+from .runtime import intra_op_threads, threads_for
 from .span import batch_span
 
 Message = Mapping[str, Tensor]
@@ -171,9 +172,10 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
     def as_tensor(c: np.ndarray) -> Tensor:
         return torch.from_numpy(c).to(device=device, dtype=dtype)
 
-    fit = least_squares(lambda c: residual(as_tensor(c)).cpu().numpy(), start.flatten().cpu().numpy(),
-                        jac=lambda c: jacfwd(residual)(as_tensor(c)).cpu().numpy(), method="lm",
-                        xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_evaluations)
+    with intra_op_threads(threads_for(batch_size * basis.shape[0], device)):  # small: one thread
+        fit = least_squares(lambda c: residual(as_tensor(c)).cpu().numpy(), start.flatten().cpu().numpy(),
+                            jac=lambda c: jacfwd(residual)(as_tensor(c)).cpu().numpy(), method="lm",
+                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_evaluations)
     images = (as_tensor(fit.x).reshape(batch_size, -1) @ basis.T).reshape(batch_size, *shape)
     full = _residual(model, target, basis, used, shape)(as_tensor(fit.x))
     return Solution(images.to(grad_weight.dtype), used, float(full.square().sum()),

@@ -47,11 +47,11 @@ from .labels import recover_label, recover_labels
 from .lbfgs import CompactLBFGS
 from .models import first_layer, last_linear
 from .presets import CHOICES, PRESETS, Options, options  # noqa: F401  (the settings, re-exported)
-from .runtime import progress_bar
+from .runtime import intra_op_threads, progress_bar, threads_for
 from .span import batch_span
 
 Message = Mapping[str, Tensor]
-AUTO = "auto"  # gradient_matching's default preset: gauss_newton with span=True, else paper
+AUTO = "auto"  # gradient_matching's default preset: gauss_newton with span=True, else stabilised
 
 
 # --- The pieces of the objective ----------------------------------------------------------
@@ -316,7 +316,9 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         return totals.sum().detach()
 
     steps = 0
-    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar:
+    threads = threads_for(leaves[0].numel(), leaves[0].device)  # small problems: one thread
+    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar, \
+            intra_op_threads(threads):
         while steps < opts.steps:
             before, evaluations = steps, len(history)
             optimizer.step(closure)
@@ -359,9 +361,9 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         batch_size: B, known to the server in FedSGD.
         labels: the B labels if known; else recovered or fitted jointly (``label`` option).
         preset: a name in :data:`PRESETS` (``"dlg"``, ``"idlg"``, ``"inverting_gradients"``,
-            ``"paper"``, ``"fast"``, ``"gauss_newton"``) or None for the :class:`Options`
+            ``"stabilised"``, ``"fast"``, ``"gauss_newton"``) or None for the :class:`Options`
             defaults. Not given (``"auto"``): ``"gauss_newton"`` with ``span=True`` (the exact
-            Levenberg–Marquardt solver in the leaked span), else ``"paper"``.
+            Levenberg–Marquardt solver in the leaked span), else ``"stabilised"``.
         span: fit only coefficients in the batch span leaked by a biased first Linear layer.
         in_shape: shape of one input, e.g. ``(1, 28, 28)``; defaults to ``model.in_shape``
             (set by :mod:`recon_lib.models`), so a plain ``nn.Sequential`` works when given.
@@ -381,7 +383,7 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
     """
     start = time.perf_counter()
     if preset == AUTO:
-        preset = "gauss_newton" if span else "paper"
+        preset = "gauss_newton" if span else "stabilised"
     opts = options(preset, **overrides)
     _check_message(model, grads, batch_size)
     shape = _input_shape(model, in_shape)

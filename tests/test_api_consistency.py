@@ -53,7 +53,7 @@ def test_span_without_a_preset_runs_levenberg_marquardt_and_is_exact():
     first_order = op.gradient_matching(model, message, 4, preset=None, span=True, steps=2, progress=False)
     assert first_order.options.optimizer == "lbfgs"
     assert op.gradient_matching(model, message, 4, steps=1, progress=False).options == \
-        op.options("paper", steps=1)
+        op.options("stabilised", steps=1)
 
 
 # --- device= never moves the caller's model ----------------------------------------------------
@@ -129,9 +129,9 @@ def test_a_bias_free_head_with_two_classes_is_refused():
 
 # --- signed Adam in the inverting_gradients preset -------------------------------------------------
 def test_inverting_gradients_uses_signed_adam_and_signed_needs_adam():
-    assert op.options("inverting_gradients").signed and not op.options("paper").signed
+    assert op.options("inverting_gradients").signed and not op.options("stabilised").signed
     with pytest.raises(ValueError, match="only Adam"):
-        op.options("paper", signed=True)
+        op.options("stabilised", signed=True)
     with pytest.raises(ValueError, match="signed must be True or False"):
         op.options("inverting_gradients", signed=1)
 

@@ -7,11 +7,19 @@ The logic is plain functions that tests call without a browser:
 * :func:`attack` plays the server with :func:`recon_lib.optimize.gradient_matching` and scores
   the result (the private image is used only to score);
 * :func:`show` draws the loss curve next to the original and the reconstruction;
-* :func:`explorer` wires a preset dropdown, an init dropdown and a steps slider to them.
+* :func:`stored_study` reads a stored over-seeds study and :func:`plot_study` draws it with
+  95 % Wilson intervals on the success rates;
+* :func:`explorer` wires a preset dropdown, an init dropdown, a step budget and an early-stop
+  switch to them. The attacks stop early once the matching loss is small (``fast`` after ~100
+  steps on a 32×32 photo), so past that step a larger budget draws the same figure: the title
+  says where the run stopped, and with early stopping off every budget runs to its end.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -78,7 +86,7 @@ def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: 
     return Client(model, x, y, fl.client_update(model, x, y))
 
 
-def attack(victim: Client, preset: str | None = "paper", seed: int = 0, **overrides: object) -> Outcome:
+def attack(victim: Client, preset: str | None = "stabilised", seed: int = 0, **overrides: Any) -> Outcome:
     """The server's attack on the client's message (:func:`optimize.gradient_matching`), scored.
 
     For a batch the reconstructions are paired with the originals first (:func:`metrics.match`)
@@ -101,7 +109,7 @@ STABILISERS = {f"{init} init, {'DLG' if label == 'joint' else 'iDLG'} label{', b
 
 
 def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None = None,
-          progress: bool = True, **client_options: object) -> list[dict]:
+          progress: bool = True, **client_options: Any) -> list[dict]:
     """Each configuration on each seed (seed s: image s, victim seeded with s, dummy seeded with s).
 
     Returns one row per configuration: success rate (every image MSE < :data:`SUCCESS_MSE`), the
@@ -117,11 +125,21 @@ def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None 
             runs.append(dict(seed=s, success=outcome.success, mse=outcome.mse,
                              steps=outcome.result.steps, seconds=outcome.result.seconds))
         won = [r for r in runs if r["success"]]
+        steps, seconds = [r["steps"] for r in won], [r["seconds"] for r in won]
         rows.append(dict(config=name, success_rate=len(won) / len(runs),
-                         median_steps=float(np.median([r["steps"] for r in won])) if won else float("nan"),
-                         median_seconds=float(np.median([r["seconds"] for r in won])) if won else float("nan"),
+                         median_steps=float(np.median(steps)) if won else float("nan"),
+                         median_seconds=float(np.median(seconds)) if won else float("nan"),
                          runs=runs))
     return rows
+
+
+def stopping_note(result: optimize.Result) -> str:
+    """Where the run stopped against its budget: "stopped early at step 110 of 300" or
+    "all 300 steps" (the loss curve then ends at the budget)."""
+    budget = result.options.steps
+    if result.steps < budget:
+        return f"stopped early at step {result.steps} of {budget} (loss below its threshold)"
+    return f"all {budget} steps"
 
 
 def show(outcome: Outcome, title: str = "") -> Figure:
@@ -131,7 +149,7 @@ def show(outcome: Outcome, title: str = "") -> Figure:
     result = outcome.result
     curve.semilogy(result.losses.clamp_min(1e-30).numpy())
     curve.set(xlabel="evaluation of the matching loss", ylabel="gradient distance",
-              title=f"{result.steps} steps, {result.seconds:.1f} s")
+              title=f"{stopping_note(result)}, {result.seconds:.1f} s")
     plot.show(left, outcome.original[0], "original (private)", colorbar=False)
     plot.show(right, result.images[0].float().clamp(0, 1),
               f"MSE {outcome.mse:.1e} ({'success' if outcome.success else 'failure'})")
@@ -140,16 +158,74 @@ def show(outcome: Outcome, title: str = "") -> Figure:
     return figure
 
 
+def stored_study(path: str | Path, part: str = "stabilisers") -> list[dict]:
+    """One table of a stored study printout (``benchmarks/results/optimisation_20seeds.txt``).
+
+    Args:
+        path: the printout; its first line is the command, which names ``--seeds N``.
+        part: the table's heading (``"stabilisers"`` or ``"fc"``).
+
+    Returns:
+        One row per configuration: ``config``, ``seeds``, ``successes`` (the printed rate times
+        the seeds, checked to be a whole number), ``median_steps`` and ``median_seconds``.
+    """
+    lines = Path(path).read_text().splitlines()
+    seeds = int(re.search(r"--seeds (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{part}:"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        config, rate, steps, seconds = re.match(r"(.+?)\s+(\d+)%\s+(\S+)\s+(\S+)$", line).groups()  # type: ignore[union-attr]
+        successes = int(rate) * seeds / 100
+        if abs(successes - round(successes)) > 0.005 * seeds + 1e-9:   # the rate is rounded to 1 %
+            raise ValueError(f"{path}: a success rate of {rate} % is not a whole number of {seeds} seeds")
+        rows.append(dict(config=config, seeds=seeds, successes=round(successes),
+                         median_steps=float(steps), median_seconds=float(seconds)))
+    return rows
+
+
+def plot_study(rows: list[dict], title: str) -> Figure:
+    """Success rate with its 95 % Wilson interval, and median steps to success, per configuration."""
+    from scipy.stats import binomtest
+
+    names = [row["config"] for row in rows]
+    rates = np.array([row["successes"] / row["seeds"] for row in rows])
+    intervals = [binomtest(row["successes"], row["seeds"]).proportion_ci(method="wilson") for row in rows]
+    errors = np.array([[rate - ci.low, ci.high - rate] for rate, ci in zip(rates, intervals, strict=True)]).T
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.6))
+    left.barh(names, rates, xerr=errors, capsize=3, color="tab:blue", ecolor="black")
+    left.set(xlabel="success rate (image MSE < 1e-3); black: 95 % Wilson interval", xlim=(0, 1.05),
+             title="reliability")
+    right.barh(names, [row["median_steps"] for row in rows], color="tab:orange")
+    right.set(xlabel="median L-BFGS steps to success", title="speed (stored medians: no interval)")
+    right.set_yticklabels([])
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def explorer_attack(victim: Client, preset: str, init: str, steps: int, seed: int,
+                    stop_early: bool = True) -> Outcome:
+    """One explorer run: ``stop_early=False`` turns the loss thresholds off (``tol = rtol = 0``),
+    so the budget ``steps`` is always used up and every slider position shows a different run."""
+    thresholds = {} if stop_early else dict(tol=0.0, rtol=0.0)
+    return attack(victim, preset, seed=seed, init=init, steps=steps, **thresholds)
+
+
 def explorer(victim: Client):
-    """A preset dropdown, an init dropdown and a steps slider; re-runs the attack on change."""
+    """Preset and init dropdowns, a step-budget slider and an early-stop switch; re-runs the
+    attack on change and titles the figure with where it stopped (:func:`stopping_note`)."""
     import ipywidgets as widgets
 
-    def update(preset: str, init: str, steps: int, seed: int) -> None:
-        show(attack(victim, preset, seed=seed, init=init, steps=steps), f"preset {preset!r}, init {init}")
+    def update(preset: str, init: str, steps: int, stop_early: bool, seed: int) -> None:
+        outcome = explorer_attack(victim, preset, init, steps, seed, stop_early)
+        show(outcome, f"preset {preset!r}, init {init}: {stopping_note(outcome.result)}")
         plt.show()
 
     return widgets.interactive(
         update, preset=widgets.Dropdown(options=WHOLE_IMAGE_PRESETS, value="fast", description="preset"),
         init=widgets.Dropdown(options=INITS, value="uniform", description="init"),
-        steps=widgets.IntSlider(200, 10, 2000, step=10, description="steps"),
+        steps=widgets.IntSlider(60, 10, 300, step=10, description="step budget"),
+        stop_early=widgets.Checkbox(True, description="stop early"),
         seed=widgets.IntSlider(0, 0, 9, description="seed"))
