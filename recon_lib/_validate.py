@@ -114,6 +114,9 @@ def gradient_pair(grad_weight: Tensor, grad_bias: Tensor, finite: bool = True) -
         raise ValueError(
             f"grad_weight must be (..., h, d) and grad_bias (..., h); got {tuple(grad_weight.shape)} "
             f"and {tuple(grad_bias.shape)}. Did you pass the gradients of the same layer?")
+    if grad_weight.numel() == 0:
+        raise ValueError(f"the gradients are empty (shape {tuple(grad_weight.shape)}): no client, unit "
+                         "or input to recover")
     if not grad_weight.is_floating_point() or grad_weight.dtype != grad_bias.dtype:
         raise TypeError(f"gradients must share one floating dtype, got {grad_weight.dtype} and "
                         f"{grad_bias.dtype}")

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import least_squares
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacfwd
 from torch.nn import functional as F
@@ -154,6 +153,8 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         TypeError: the first layer is not a biased Linear. ValueError: bad batch size,
             labels, message (missing keys, NaN, zero gradient).
     """
+    from scipy.optimize import least_squares  # local: scipy.optimize takes a while to import
+
     check.count("batch_size", batch_size)
     max_evaluations, seed = check.count("max_evaluations", max_evaluations), check.seed(seed)
     check.floating("dtype", dtype, why="the span's SVD and the Jacobian solve have no half kernel")

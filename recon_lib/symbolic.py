@@ -35,8 +35,7 @@ class Derivation:
 
 
 def _first_layer(d: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], sp.Symbol, sp.Expr]:
-    if d < 1:
-        raise ValueError(f"the input needs at least one pixel, got d={d}")
+    check.count("d (pixels of the input)", d)
     x = sp.symbols(f"x1:{d + 1}", real=True)
     w = sp.symbols(f"w1:{d + 1}", real=True)
     b = sp.Symbol("b", real=True)
