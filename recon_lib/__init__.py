@@ -11,21 +11,22 @@ Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (0
 ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
 ``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
 ``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
-``grading``, ``runtime`` (all); ``imprint`` (09).
+``grading``, ``runtime`` (all); ``flower``, ``deployment``, ``victims`` (08, imported on first
+use: they load Flower); ``imprint`` (09).
 
 Layers: a module imports only modules of lower layers (``tests/test_layers.py`` checks it by
 parsing every import; a new module must be added here and there):
 
-    layer 0: _validate, runtime
+    layer 0: _validate, archives, kinds, runtime
     layer 1: activations, defence_theory, fl, geometry, lbfgs, metrics, models, presets, sources, span, symbolic
     layer 2: analytic, conv, datasets, defences, plot
-    layer 3: benchmark_tables, cnn, conditions, distortions, imprint, labels
-    layer 4: newton
+    layer 3: benchmark_tables, cnn, conditions, distortions, flower, imprint, labels
+    layer 4: deployment, newton
     layer 5: optimize
-    layer 6: benchmark_methods, privacy_utility
+    layer 6: benchmark_methods, privacy_utility, victims
     layer 7: benchmark_figures
     layer 8: benchmark
-    layer 9: grading, widgets
+    layer 9: course, grading, widgets
 
 Import it as ``import recon_lib as rl``.
 """
@@ -63,6 +64,18 @@ from . import (
                widgets,
 )
 from .runtime import device, pick, profile, progress_bar, seed_everything
+
+# Chapter 08's modules import Flower (and through it gRPC and Ray): loaded on first use, so that
+# `import recon_lib` stays fast for chapters 00-07.
+_LAZY = ("flower", "deployment", "victims")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 __all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods", "benchmark_tables", "cnn",

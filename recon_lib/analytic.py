@@ -23,6 +23,7 @@ from math import prod
 import torch
 from torch import Tensor, nn
 
+from . import _validate as check
 from ._validate import all_finite  # noqa: F401  (re-exported: rl.analytic.all_finite)
 from ._validate import gradient_pair as _check_pair
 from ._validate import layer_gradients as _layer_grads
@@ -51,7 +52,7 @@ def usable_units(grad_bias: Tensor, tol: float | None = None) -> Tensor:
     perfectly) or so small that it is no longer a normal floating-point number, where the
     ratio loses precision. ``tol`` defaults to the smallest normal number of the dtype.
     """
-    tol = torch.finfo(grad_bias.dtype).tiny if tol is None else tol
+    tol = torch.finfo(grad_bias.dtype).tiny if tol is None else check.nonnegative("tol", tol)
     return grad_bias.abs() > tol
 
 
@@ -159,7 +160,10 @@ def fix_scale(direction: Tensor, *, pixel: int | None = None, value: float | Non
     if (pixel is None) == (norm is None) or (pixel is not None and value is None):
         raise ValueError("give either pixel=index and value=..., or norm=...")
     if norm is not None:
-        return direction / direction.norm(dim=-1, keepdim=True) * norm
+        return direction / direction.norm(dim=-1, keepdim=True) * check.positive("norm", norm)
+    width = direction.shape[-1]
+    pixel = check.integer("pixel", pixel, low=-width, high=width - 1)
+    value = check.real("value", value)
     if torch.any(direction[..., pixel] == 0):
         raise ValueError(f"pixel {pixel} is zero in the direction; pick another known pixel")
     return direction * (value / direction[..., pixel:pixel + 1])
@@ -186,6 +190,7 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
         ValueError: missing gradient keys, no bias, bad gradients, wrong ``in_shape``.
         TypeError: models that do not start with a Linear (names the chapter that handles them).
     """
+    check.module(model)
     name, layer = first_layer(model)
     if type(layer) in HANDLED_ELSEWHERE:
         raise TypeError(f"{name} is {type(layer).__name__}: {HANDLED_ELSEWHERE[type(layer)]}")
@@ -195,7 +200,8 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
     if layer.bias is None:
         raise ValueError(f"{name} has no bias, so x leaks only up to scale: use "
                          "rl.analytic.direction_without_bias and rl.analytic.fix_scale (chapter 01)")
-    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"))
+    check.message(grads, "grads")
+    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"), layer)
     x = invert_linear(grad_weight, grad_bias)
     return x.reshape(*x.shape[:-1], *_output_shape(x.shape[-1], in_shape, model))
 

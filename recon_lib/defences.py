@@ -30,6 +30,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 from torch import Tensor, nn
@@ -62,11 +63,23 @@ def _rows(g: Tensor, per_client: bool) -> Tensor:
     return g.flatten(1) if per_client else g.reshape(1, -1)
 
 
+def keep_count(n: int, ratio: float) -> int:
+    """How many of ``n`` entries top-k pruning at ``ratio`` keeps: k = max(1, ⌈(1 − ratio)·n⌉), exactly.
+
+    The ratio is read as the simplest fraction within round-off of the float (0.99 → 99/100,
+    1/3 → 1/3), so the count is what the ratio means, not what float arithmetic makes of it:
+    in floats (1 − 0.99)·5000 is 50.00000000000004, whose ceiling would keep 51.
+    """
+    exact = Fraction(ratio).limit_denominator(10**9)
+    return max(1, math.ceil((1 - exact) * n))
+
+
 def prune(message: Mapping[str, Tensor], ratio: float, *, per_client: bool = False) -> Message:
     """Top-k pruning: zero the ``ratio`` fraction of smallest-magnitude entries in each tensor.
 
-    ``ratio`` = 0 keeps everything; 0.99 keeps the largest 1 % (at least one entry per tensor).
-    Ties at the threshold are broken by position (``torch.topk``), so exactly k entries survive.
+    ``ratio`` = 0 keeps everything; 0.99 keeps the largest 1 % (at least one entry per tensor);
+    the count is :func:`keep_count`, computed exactly. Ties at the threshold are broken by
+    position (``torch.topk``), so exactly k entries survive.
     With ``per_client=True`` dim 0 indexes clients and each client prunes its own message.
     """
     check.message(message)
@@ -76,7 +89,7 @@ def prune(message: Mapping[str, Tensor], ratio: float, *, per_client: bool = Fal
     pruned = {}
     for name, g in message.items():
         rows = _rows(g, per_client)
-        keep = max(1, math.ceil((1 - ratio) * rows.shape[1]))
+        keep = keep_count(rows.shape[1], ratio)
         mask = torch.zeros_like(rows, dtype=torch.bool)
         mask.scatter_(1, torch.topk(rows.abs(), keep, dim=1).indices, True)
         pruned[name] = (rows * mask).reshape(g.shape)

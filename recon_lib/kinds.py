@@ -106,9 +106,12 @@ KINDS: dict[str, Kind] = {
             "sha256:42097dfbab9d2a036b41ae5c97a359591cf2cf5c3f8dc6ca6455c0b8a7f22696")}),
     "wbc": Kind(
         "White blood cells", "real", "176×176 RGB crops of one stained peripheral blood smear",
-        "4 crops: 1 neutrophil (label 6), then 3 platelets (label 7); BloodMNIST class numbers",
-        "cbc 1.1.0 (github.com/nemo256/cbc), share/cbc/images/test.jpg; origin of the smear "
-        "photo not documented by cbc",
+        "4 views of ONE white blood cell, a neutrophil (label 6, BloodMNIST numbering): as "
+        "photographed, mirrored left-right, rotated 90° and 180° (the smear's other purple spots "
+        "are platelets, which are not white cells and are not packed; source='full' has 17,092 "
+        "real cells)",
+        "cbc 1.1.0 (github.com/nemo256/cbc), share/cbc/images/test.jpg (1226×652), crop centred "
+        "at (row, col) (238, 870); origin of the smear photo not documented by cbc",
         "not documented by cbc; the real multi-class set is BloodMNIST (Yang et al. 2023, "
         "Acevedo et al. 2020)",
         "MIT (cbc's licence)",

@@ -37,9 +37,13 @@ OUT = ROOT / "recon_lib" / "data"
 MNIST_PER_CLASS = 50          # 500 digits, classes interleaved 0,1,...,9,0,1,...
 IMAGENET_SIZE = 128           # foolbox ships 512×512 JPEGs; 20 photos at 128×128 stay < 1 MB
 WBC_CROP = 176                # a neutrophil is ≈160 px across in the cbc smear
-# Centres (row, col) in cbc's test.jpg, found once by thresholding the purple (b − g > 40)
-# stain: the neutrophil's nucleus and three isolated platelets (BloodMNIST classes 6 and 7).
-WBC_CENTRES = (((238, 870), 6), ((303, 135), 7), ((466, 89), 7), ((193, 1082), 7))
+# cbc's test.jpg holds exactly one white blood cell, a neutrophil (its other purple spots are
+# platelets, not white cells). Centre (row, col) of its nucleus, found once by thresholding the
+# purple (b − g > 40) stain. No installable package ships more leukocyte photos, so the pack holds
+# four lossless views of this one cell (rotations and a mirror: every pixel is the photo's own).
+WBC_CENTRE = (238, 870)
+WBC_VIEWS = ("as photographed", "mirrored left-right", "rotated 90°", "rotated 180°")
+NEUTROPHIL = 6                # BloodMNIST class number
 BLOOD_CLASSES = ("basophil", "eosinophil", "erythroblast", "immature granulocyte",
                  "lymphocyte", "monocyte", "neutrophil", "platelet")
 KMNIST_CLASSES = ("お", "き", "す", "つ", "な", "は", "ま", "や", "れ", "を")  # KMNIST order
@@ -83,16 +87,16 @@ def build_fmri() -> dict[str, np.ndarray]:
 
 
 def build_wbc(src: Path) -> dict[str, np.ndarray]:
-    """176×176 crops of the one real smear in cbc: its neutrophil, then three platelets."""
+    """Four 176×176 views of the one white blood cell (a neutrophil) in cbc's real smear photo."""
     smear = Image.open(src / "share" / "cbc" / "images" / "test.jpg").convert("RGB")
     half = WBC_CROP // 2
-    crops, labels = [], []
-    for (row, col), label in WBC_CENTRES:
-        left = min(max(col - half, 0), smear.width - WBC_CROP)
-        top = min(max(row - half, 0), smear.height - WBC_CROP)
-        crops.append(to_chw(smear.crop((left, top, left + WBC_CROP, top + WBC_CROP))))
-        labels.append(label)
-    return pack(np.stack(crops), labels, BLOOD_CLASSES)
+    row, col = WBC_CENTRE
+    left = min(max(col - half, 0), smear.width - WBC_CROP)
+    top = min(max(row - half, 0), smear.height - WBC_CROP)
+    cell = to_chw(smear.crop((left, top, left + WBC_CROP, top + WBC_CROP)))   # C×H×W
+    views = [cell, cell[:, :, ::-1], np.rot90(cell, 1, axes=(1, 2)), np.rot90(cell, 2, axes=(1, 2))]
+    assert len(views) == len(WBC_VIEWS)
+    return pack(np.ascontiguousarray(np.stack(views)), [NEUTROPHIL] * len(views), BLOOD_CLASSES)
 
 
 def build_mnist(src: Path) -> dict[str, np.ndarray]:

@@ -28,8 +28,8 @@ def architecture(msg):
     return weights[0].shape[1], [w.shape[0] for w in weights[:-1]], weights[-1].shape[0]
 
 
-def closed_form(grad_w, grad_b):
-    return grad_w / grad_b
+def closed_form(grad_w, grad_b):  # written unlike the solution's grad_w / grad_b
+    return grad_w * grad_b.reciprocal()
 
 
 def usable(grad_b):
@@ -218,15 +218,15 @@ MUTANTS = [
     ("00.architecture", lambda m: (_weights(m)[0].shape[0], [w.shape[1] for w in _weights(m)[1:]],
                                    _weights(m)[-1].shape[1]), "wrong way round"),
     ("00.architecture", lambda m: (_weights(m)[0].shape[1], [w.shape[0] for w in _weights(m)],
-                                   _weights(m)[-1].shape[0]), "too long"),
+                                   _weights(m)[-1].shape[0]), "include the head"),
     ("00.architecture", lambda m: (list(m.values())[0].shape[1],
                                    [w.shape[0] for w in list(m.values())[0:-2:2]],
-                                   list(m.values())[-1].shape[0]), "every layer has a bias"),
+                                   list(m.values())[-1].shape[0]), "as if each layer had a bias"),
     ("00.architecture", lambda m: architecture(m)[:2], "return a tuple"),
     ("01.closed_form", lambda w, b: w, "off by a factor equal to ∂ℓ/∂b — did you divide\\?"),
     ("01.closed_form", lambda w, b: w * b, "multiplied by ∂ℓ/∂b"),
     ("01.closed_form", lambda w, b: b / w, "wrong way round"),
-    ("01.closed_form", lambda w, b: -w / b, "wrong sign"),
+    ("01.closed_form", lambda w, b: -w / b, "sign flipped"),
     ("01.closed_form", lambda w, b: 2 * w / b, "times a constant 2"),
     ("01.closed_form", lambda w, b: (w / b)[None], "shape \\(1, \\d+\\)"),
     ("01.usable", lambda b: b > 0, "negative"),

@@ -13,17 +13,17 @@ PACKAGE = Path(recon_lib.__file__).parent
 # The layer order, lowest first; the package docstring lists the same (checked below). A module
 # may import modules of strictly lower layers only. Subpackages count as one unit.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_validate", "runtime"),
+    ("_validate", "archives", "kinds", "runtime"),
     ("activations", "defence_theory", "fl", "geometry", "lbfgs", "metrics", "models", "presets",
      "sources", "span", "symbolic"),
     ("analytic", "conv", "datasets", "defences", "plot"),
-    ("benchmark_tables", "cnn", "conditions", "distortions", "imprint", "labels"),
-    ("newton",),
+    ("benchmark_tables", "cnn", "conditions", "distortions", "flower", "imprint", "labels"),
+    ("deployment", "newton"),
     ("optimize",),
-    ("benchmark_methods", "privacy_utility"),
+    ("benchmark_methods", "privacy_utility", "victims"),
     ("benchmark_figures",),
     ("benchmark",),
-    ("grading", "widgets"),
+    ("course", "grading", "widgets"),
 )
 LAYER = {name: index for index, names in enumerate(LAYERS) for name in names}
 
