@@ -99,7 +99,7 @@ def run(path: Path, condition: str, device: str, timeout: float, busy_limit: flo
             cells.append(dict(cell=index, seconds=span.total_seconds()))
     cells.sort(key=lambda c: -c["seconds"])
     return dict(notebook=path.stem, condition=condition, seconds=seconds, ok=error is None,
-                error=error, slowest_cells=cells[:3])
+                error=error, slowest_cells=cells[:3], load_average=os.getloadavg()[0])
 
 
 def table(runs: list[dict], conditions: list[str]) -> str:
