@@ -16,7 +16,7 @@ from recon_lib.grading import questions as Q
 from recon_lib.grading.question_bank import QUESTIONS, Question
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ("00", "01", "02", "03", "04", "05", "06", "07", "09")
+CHAPTERS = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09")
 
 
 def _answer(qid: str) -> Question:
@@ -41,8 +41,8 @@ def test_every_chapter_has_three_to_five_well_formed_questions():
 
 
 def test_chapters_without_questions_and_bad_ids_raise_clearly():
-    with pytest.raises(ValueError, match="chapter '08' has no questions"):
-        Q.quiz("08")
+    with pytest.raises(ValueError, match="chapter '10' has no questions"):
+        Q.quiz("10")
     with pytest.raises(ValueError, match="not a question id"):
         Q.judge("02.1", 8)
     with pytest.raises(ValueError, match="no question '02.q9'"):
@@ -260,6 +260,20 @@ def test_07_aggregation_and_pruning_threshold():
     p = rl.defences.pruning_threshold()
     symbols = {s.name: s for s in p.free_symbols}
     assert float(p.subs({symbols["B"]: 1, symbols["h"]: 8})) == pytest.approx(_key("07.q3"))
+
+
+def test_08_fedavg_message_bias_gradient_and_rank():
+    sent, received = {"w": torch.tensor([0.30])}, {"w": torch.tensor([0.20])}
+    message = rl.flower.to_message(sent, received, ["w"], lr=0.1, local_steps=5)
+    assert float(message["w"]) == pytest.approx(_key("08.q1"), abs=1e-6)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(25, 6), torch.nn.BatchNorm1d(6),
+                                torch.nn.Sigmoid(), torch.nn.Linear(6, 3)).train().double()
+    x = torch.rand(4, 1, 5, 5, dtype=torch.float64)
+    grads = rl.fl.client_update(model, x, torch.tensor([0, 1, 2, 0]))
+    assert grads["1.bias"].abs().max() < 1e-15 < 1e-3 < grads["1.weight"].abs().max()  # BatchNorm: ∂b = 0
+    assert _answer("08.q2").options[2].startswith("BatchNorm in train mode")
+    assert int(torch.linalg.matrix_rank(_digits_message(8, 16)["1.weight"])) == _key("08.q4")
 
 
 def test_09_expected_fraction_and_imprint_rank():

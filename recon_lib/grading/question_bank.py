@@ -236,6 +236,32 @@ QUESTIONS: tuple[Question, ...] = (
              "returns x scaled by E", "needs E units"), "b",
             "Each step adds δᵢ⁽ᵗ⁾x to ∂Wᵢ and δᵢ⁽ᵗ⁾ to ∂bᵢ.",
             "Σₜ δᵢ⁽ᵗ⁾x / Σₜ δᵢ⁽ᵗ⁾ = x: local steps do not stop the closed form (the sweep asserts > 60 dB)."),
+    # --- 08 Real federations --------------------------------------------------------------
+    _number("08.q1", "A FedAvg client with lr = 0.1 and E = 5 local steps moves one weight from θ = 0.30 "
+            "to θ′ = 0.20. Predict that entry of the curious server's message (θ − θ′)/(lr·E).", 0.2,
+            "Divide the change of the weight by the product of the step size and the number of steps.",
+            "(0.30 − 0.20)/(0.1 · 5) = 0.2 (`rl.flower.to_message`): the mean of the E local gradients, "
+            "exactly the gradient for FedSGD (E = 1).", tolerance=1e-6),
+    _choice("08.q2", "Which setting makes the first layer's bias gradient ∂b exactly zero, so Claim 1 has "
+            "nothing to divide by?",
+            ("a model trained for 20 rounds", "FedAvg with E = 20 local steps",
+             "BatchNorm in train mode right after the first layer", "ReLU activations"), "c",
+            "Which layer subtracts something from every unit's output, so that shifting the unit's "
+            "bias changes nothing?",
+            "BatchNorm in train mode subtracts the batch mean, so ∂b = Σᵢ δᵢ = 0; in eval mode it is a "
+            "fixed affine map and the closed form is exact again."),
+    _choice("08.q3", "ReLU kills about half of the first layer's units for a given image. For a client "
+            "sending one image, the closed form",
+            ("fails: dead units make it impossible", "stays exact: one live unit is enough",
+             "returns half of the image", "needs BatchNorm"), "b",
+            "Chapter 01: which units does `rl.analytic.reconstruct` use, and how many does it need?",
+            "It stays exact: dead units (δ = 0) are skipped and any live unit gives x; only exact CNN "
+            "inversion needs an invertible activation (ReLU fails there)."),
+    _number("08.q4", "A first layer of h = 8 units, a client batch of B = 16 digits. Predict the rank of "
+            "the first layer's weight gradient ∂W.", 8,
+            "∂W = (1/B) Δ Xᵀ; the rank of a product is at most the smallest of its dimensions.",
+            "min(h, B) = 8: the span solver can rebuild at most an 8-dimensional span, so a batch of 16 "
+            "does not come back (chapter 02's h ≥ B)."),
     # --- 09 Malicious server --------------------------------------------------------------
     _number("09.q1", "An imprint with n = 128 bins, a batch of B = 64 images. Predict the expected "
             "fraction of the batch alone in its bin, (1 − 1/n)^(B−1), to two decimals.", 0.6101,
