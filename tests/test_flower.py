@@ -143,6 +143,16 @@ def test_simulation_captures_every_reply_and_the_closed_form_rebuilds_it() -> No
             assert torch.allclose(replayed[server_round][name], value, atol=1e-6), (server_round, name)
 
 
+def test_local_grid_runs_flowers_loop_without_ray() -> None:
+    """The lighter backend: Flower's strategy loop and ClientApp over an in-process Grid."""
+    strategy = flower.run_local(SMALL)
+    _check_captures(SMALL, strategy.captures, strategy.history)
+    replayed = victims.replay_fedavg(SMALL)
+    assert all(torch.allclose(replayed[r][k], v, atol=1e-6) for r, state in strategy.history.items()
+               for k, v in state.items())
+    assert sorted({c.node_id for c in strategy.captures}) == [1000, 1001]
+
+
 def test_deployment_engine_runs_the_app_and_leaves_no_process() -> None:
     with pytest.raises(RuntimeError, match="stop me"):
         with deployment.local_federation(2) as federation:
