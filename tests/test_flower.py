@@ -69,7 +69,7 @@ def test_shards_are_disjoint_deterministic_and_exclude_the_test_set() -> None:
     with pytest.raises(ValueError, match="partition"):
         flower.shard(setup, 10, 1)
     with pytest.raises(ValueError, match="batch_size"):
-        flower.shard(setup.replace(batch_size=41), 0, 1)
+        flower.shard(setup.replace(batch_size=401), 0, 1)  # more than all 400 training digits
 
 
 # --- The client's reply and the server's conversion ------------------------------------------
