@@ -144,7 +144,7 @@ def main() -> None:
             print(f"{n:5d} clients ({engine}): failed ({row['error']})", flush=True)
             continue
         print(f"{n:5d} clients ({engine}): {row['clients_per_s']:7.1f} clients/s through the curious server "
-              f"(round {row['round_s']:.1f} s, wall {row['wall_s']:.0f} s with Ray start; "
+              f"(round {row['round_s']:.1f} s, wall {row['wall_s']:.0f} s in all; "
               f"closed form ≥ {row['min_psnr']:.0f} dB)", flush=True)
     if not args.no_deployment:
         out["deployment"] = _child("deployment", 2)

@@ -448,10 +448,25 @@ def simulate(setup: Setup, attack: Attack | None = None, *, keep_messages: bool 
             return _simulate_once(setup, attack, keep_messages, quiet)
         except RuntimeError as error:
             if attempt == attempts:
+                if _ray_did_not_start(error):
+                    raise RayStartError(f"Ray did not start in {attempts} tries (its node must register "
+                                        "within 30 s); use run_local on this machine") from error
                 raise
             warnings.warn(f"Flower simulation failed ({error}); starting it again", RuntimeWarning,
                           stacklevel=2)
     raise AssertionError("unreachable")
+
+
+class RayStartError(RuntimeError):
+    """Ray, the only backend of Flower's simulation engine, could not start on this machine."""
+
+
+def _ray_did_not_start(error: BaseException | None) -> bool:
+    while error is not None:
+        if "timed out during startup" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _simulate_once(setup: Setup, attack: Attack | None, keep_messages: bool, quiet: bool) -> CuriousFedAvg:
