@@ -12,13 +12,11 @@ input, the idea of R-GAP, Zhu & Blaschko 2021), :func:`conv_stack` (a CNN read a
 and the condition number of a layer (dense, or per frequency for stride 1). The inverses of the
 activations between conv layers are in :mod:`recon_lib.activations` (re-exported here).
 
-Reference for the solver: Hestenes & Stiefel (1952), CG applied to the normal equations
-AᵀA x = Aᵀ y in the "CGLS" form of Björck, *Numerical Methods for Least Squares Problems*
-(1996, §7.4), which never forms AᵀA.
+The solver itself, :func:`recon_lib.cgls.cgls` (re-exported here), is its own module.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
@@ -26,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from . import _validate as check
 from . import geometry
 from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activation)
     ACTIVATION_INVERSES,
@@ -34,6 +33,7 @@ from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activatio
     invert_activation,
     register_inverse,
 )
+from .cgls import SolveInfo, cgls  # noqa: F401  (re-exported: rl.conv.cgls)
 
 Shape = tuple[int, int, int]
 
@@ -89,8 +89,8 @@ def out_shape(layer: nn.Conv2d, in_shape: Sequence[int]) -> Shape:
             smaller than one (dilated) kernel.
     """
     check_layer(layer)
-    shape = tuple(int(s) for s in in_shape)
-    if len(shape) != 3 or shape[0] != layer.in_channels:
+    shape = check.shape("in_shape", in_shape, ndim=3)
+    if shape[0] != layer.in_channels:
         raise ValueError(f"in_shape must be (C, H, W) with C = {layer.in_channels} input channels, "
                          f"got {tuple(in_shape)}")
     widths = geometry.output_size(shape, **layer_geometry(layer))
@@ -143,6 +143,19 @@ class ConvMap:
         return torch.nn.grad.conv2d_input((y.shape[0], *self.in_shape), weight, y, **self._args())
 
 
+# Dense helpers refuse what would take minutes: as_matrix up to 5·10⁷ entries (400 MB in
+# float64); an SVD of an m×n matrix costs about m·n·min(m, n) operations, measured at 2-3·10⁹
+# per second on one core of this project's CPU, so 1.5·10¹¹ is about a minute there.
+DENSE_MAX_ENTRIES = 5e7
+SVD_MAX_COST = 1.5e11
+
+
+def check_svd(rows: int, columns: int, what: str) -> None:
+    """Refuse a dense SVD whose cost m·n·min(m, n) exceeds :data:`SVD_MAX_COST`, naming ``what``."""
+    check.limit(f"the SVD of the {rows}×{columns} matrix for {what}", rows * columns * min(rows, columns),
+                SVD_MAX_COST, " operations", "use a smaller input (or dense=False: the Fourier estimate)")
+
+
 def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
     """The matrix A (h·H′·W′ × C·H·W) of a conv layer's linear part, for small demos.
 
@@ -154,70 +167,11 @@ def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
     """
     conv = ConvMap.of(layer, in_shape)
     n_in, n_out = prod(conv.in_shape), prod(conv.out_shape)
-    if n_in * n_out > 5e7:
-        raise ValueError(f"A would have {n_out}×{n_in} entries; as_matrix is for small demos. "
-                         "Use rl.conv.ConvMap (matrix-free) for large inputs.")
+    check.limit(f"as_matrix on in_shape {conv.in_shape} ({n_out}×{n_in} matrix)", n_in * n_out,
+                DENSE_MAX_ENTRIES, " entries", "as_matrix is for small demos; use rl.conv.ConvMap "
+                "(matrix-free) for larger inputs")
     basis = torch.eye(n_in, dtype=layer.weight.dtype, device=layer.weight.device)
     return conv.apply(basis.reshape(n_in, *conv.in_shape)).reshape(n_in, n_out).T
-
-
-@dataclass(frozen=True)
-class SolveInfo:
-    """How a matrix-free solve went: iterations used and the final relative residual
-    ‖Aᵀ(y − A x)‖ / ‖Aᵀ y‖ of the normal equations (worst image of the batch)."""
-
-    iterations: int
-    residual: float
-    converged: bool
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-image inner products: a vector of N for batches N×…."""
-    return (a * b).flatten(1).sum(1)
-
-
-def _per_image(values: Tensor, like: Tensor) -> Tensor:
-    """Reshape N values to broadcast over the images of ``like``."""
-    return values.reshape(-1, *[1] * (like.ndim - 1))
-
-
-def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
-         tol: float = 1e-6, max_iter: int = 500) -> tuple[Tensor, SolveInfo]:
-    """Least-squares solution of A x = y by conjugate gradients on AᵀA x = Aᵀ y (CGLS).
-
-    Matrix-free: needs only ``apply`` (x ↦ A x) and ``adjoint`` (y ↦ Aᵀ y), each on a batch;
-    every image of the batch is solved at once (one convolution per iteration for all).
-    Starting from x = 0 it converges to the minimum-norm least-squares solution, so below the
-    kernel bound it returns the smallest image consistent with the output, not the true one.
-
-    Args:
-        apply, adjoint: the operator and its transpose (e.g. :class:`ConvMap` methods).
-        y: right-hand side, a batch N×….
-        tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image.
-        max_iter: iteration cap; ``info.converged`` says whether ``tol`` was reached.
-    """
-    if not torch.isfinite(y).all():
-        raise ValueError("the right-hand side contains NaN or inf")
-    tiny = torch.finfo(y.dtype).tiny
-    residual = y.clone()
-    s = adjoint(residual)
-    x, direction = torch.zeros_like(s), s.clone()
-    gamma = _dot(s, s)
-    start = gamma.sqrt().clamp_min(tiny)
-    iterations = 0
-    while iterations < max_iter and bool((gamma.sqrt() > tol * start).any()):
-        q = apply(direction)
-        alpha = torch.where(gamma > 0, gamma / _dot(q, q).clamp_min(tiny), 0.0)
-        x += _per_image(alpha, x) * direction
-        residual -= _per_image(alpha, q) * q
-        s = adjoint(residual)
-        gamma_new = _dot(s, s)
-        beta = torch.where(gamma > 0, gamma_new / gamma.clamp_min(tiny), 0.0)
-        direction = s + _per_image(beta, s) * direction
-        gamma = gamma_new
-        iterations += 1
-    relative = float((gamma.sqrt() / start).max())
-    return x, SolveInfo(iterations, relative, relative <= tol)
 
 
 @dataclass(frozen=True)
@@ -248,8 +202,8 @@ class WeightGradMap:
         return F.fold(columns, self.in_shape[1:], **self._unfold())
 
 
-def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-6,
-          max_iter: int = 500, delta: Tensor | None = None,
+def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-7,
+          max_iter: int = 2000, delta: Tensor | None = None,
           grad_weight: Tensor | None = None) -> tuple[Tensor, SolveInfo]:
     """The input of a conv layer from its output without bias, y = A x, matrix-free (CGLS).
 
@@ -358,8 +312,9 @@ def fourier_singular_values(layer: nn.Module, size: Sequence[int]) -> Tensor:
     check_layer(layer)
     if layer.stride != (1, 1):
         raise ValueError(f"stride {layer.stride}: the Fourier picture here is for stride-1 convs")
-    height, width = (int(s) for s in size)
-    weight = layer.weight.detach()
+    height, width = check.shape("size", size, ndim=2)
+    weight = check_layer(layer).weight.detach()
+    check.floating("the layer's weight", weight.dtype, why="its FFT and SVD have no half kernel")
     spectrum = torch.fft.fft2(weight, s=(height, width))  # h × C × H × W
     return torch.linalg.svdvals(spectrum.permute(2, 3, 0, 1))
 
@@ -374,6 +329,9 @@ def condition_number(layer: nn.Module, in_shape: Sequence[int], dense: bool | No
         return float("inf")
     dense = prod(conv.in_shape) <= 4096 if dense is None else dense
     if dense:
+        check.floating("the layer's weight", conv.layer.weight.dtype, why="as_matrix in half "
+                       "precision would round the matrix before its SVD")
+        check_svd(prod(conv.out_shape), prod(conv.in_shape), f"in_shape {conv.in_shape}")
         values = torch.linalg.svdvals(as_matrix(layer, in_shape).to(torch.float64))
     else:
         if layer.out_channels < layer.in_channels:

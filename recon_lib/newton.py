@@ -23,19 +23,18 @@ client's) and the solve can stop in a wrong pattern: try other ``seed`` values t
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import least_squares
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacfwd
 from torch.nn import functional as F
 
 from . import _validate as check
 from .labels import recover_label_counts
-from .models import first_layer
+from .models import first_layer, last_linear
 from .runtime import intra_op_threads, threads_for
 from .span import batch_span
 
@@ -115,10 +114,8 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
             device: torch.device) -> Tensor:
     if labels is None:
         return recover_label_counts(model, grads, batch_size).to(device)
-    labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-    if labels.numel() != batch_size:
-        raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
-    return labels
+    classes = last_linear(model)[1].out_features
+    return check.labels("labels", torch.as_tensor(labels).reshape(-1), classes, batch_size).to(device)
 
 
 def _first_layer(model: nn.Module, grads: Message) -> str:
@@ -134,8 +131,8 @@ def _first_layer(model: nn.Module, grads: Message) -> str:
 
 
 def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None = None,
-                *, max_evaluations: int = 100, seed: int = 0,
-                dtype: torch.dtype = torch.float64) -> Solution:
+                *, max_evaluations: int = 100, seed: int = 0, dtype: torch.dtype = torch.float64,
+                in_shape: Sequence[int] | None = None) -> Solution:
     """Reconstruct a batch from its FedSGD message: span in closed form, coefficients by LM.
 
     Args:
@@ -150,15 +147,21 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         seed: seeds the start, U(0, 1) images projected onto the span.
         dtype: the attacker's precision (float64 by default: the solve reaches the round-off
             of the message itself).
+        in_shape: shape of one input; defaults to ``model.in_shape``, else flat (d,).
 
     Raises:
         TypeError: the first layer is not a biased Linear. ValueError: bad batch size,
             labels, message (missing keys, NaN, zero gradient).
     """
+    from scipy.optimize import least_squares  # local: scipy.optimize takes a while to import
+
     check.count("batch_size", batch_size)
+    max_evaluations, seed = check.count("max_evaluations", max_evaluations), check.seed(seed)
+    check.floating("dtype", dtype, why="the span's SVD and the Jacobian solve have no half kernel")
     first = _first_layer(model, grads)
     grad_weight, grad_bias = grads[f"{first}.weight"], grads[f"{first}.bias"]
-    device, shape = grad_weight.device, tuple(getattr(model, "in_shape", (grad_weight.shape[1],)))
+    device = grad_weight.device
+    shape = tuple(in_shape if in_shape is not None else getattr(model, "in_shape", (grad_weight.shape[1],)))
     basis = batch_span(grad_weight.to(dtype), grad_bias.to(dtype), batch_size)
     used = _labels(model, grads, batch_size, labels, device)
     target = {n: grads[n] for n, p in model.named_parameters() if p.requires_grad}

@@ -31,9 +31,11 @@ iterations to round-off.
 """
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import prod
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +52,7 @@ from .runtime import intra_op_threads, progress_bar, threads_for
 from .span import batch_span
 
 Message = Mapping[str, Tensor]
+AUTO = "auto"  # gradient_matching's default preset: gauss_newton with span=True, else stabilised
 
 
 # --- The pieces of the objective ----------------------------------------------------------
@@ -159,14 +162,34 @@ def _check_message(model: nn.Module, grads: Message, batch_size: int) -> None:
         raise ValueError("every gradient is zero: the client's loss is flat, nothing leaks")
 
 
+def _input_shape(model: nn.Module, in_shape: Sequence[int] | None) -> tuple[int, ...]:
+    """The shape of one input: ``in_shape`` if given, else ``model.in_shape``; checked."""
+    shape = getattr(model, "in_shape", None) if in_shape is None else in_shape
+    if shape is None:
+        raise ValueError("pass in_shape=(C, H, W) (the shape of one input), or build the model with "
+                         "rl.models, which records it as model.in_shape")
+    if isinstance(shape, (int, str)) or not len(shape):
+        raise ValueError(f"in_shape must be a non-empty tuple of sizes, got {shape!r}")
+    shape = tuple(check.count("in_shape entries", size) for size in shape)
+    try:
+        name, layer = first_layer(model)
+    except TypeError:                            # not traceable: the first forward will tell
+        return shape
+    if isinstance(layer, nn.Linear) and prod(shape) != layer.in_features:
+        raise ValueError(f"in_shape {shape} has {prod(shape)} values but the first layer {name} takes "
+                         f"{layer.in_features}")
+    if isinstance(layer, nn.Conv2d) and (len(shape) != 3 or shape[0] != layer.in_channels):
+        raise ValueError(f"in_shape {shape} does not fit the first layer {name}, a Conv2d on "
+                         f"{layer.in_channels} channels: pass (C, H, W) with C = {layer.in_channels}")
+    return shape
+
+
 def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
             opts: Options, device: torch.device) -> Tensor | None:
     """Hard labels (given or read from the head's gradient), or None for a jointly fitted label."""
     if labels is not None:
-        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-        if labels.numel() != batch_size:
-            raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
-        return labels
+        classes = last_linear(model)[1].out_features
+        return check.labels("labels", torch.as_tensor(labels).reshape(-1), classes, batch_size).to(device)
     if opts.label == "joint":
         return None
     if batch_size == 1:
@@ -185,16 +208,14 @@ class Unknowns:
 
 
 def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bool,
-                     dtype: torch.dtype) -> Unknowns:
+                     dtype: torch.dtype, shape: Sequence[int] | None = None) -> Unknowns:
     """Full images as unknowns, or (``span=True``) coefficients in the span leaked by the first layer.
 
     With ``span=True`` the images are written as ``coefficients @ basisᵀ``, where the basis is
     the span of the batch leaked by the first Linear layer (:func:`recon_lib.span.batch_span`):
     B × r unknowns instead of B × d (chapter 02).
     """
-    shape = tuple(getattr(model, "in_shape", ()))
-    if not shape:
-        raise ValueError("the model has no in_shape; build it with rl.models or set model.in_shape")
+    shape = _input_shape(model, shape)
     if not span:
         return Unknowns(lambda x: x, lambda z: z, (batch_size, *shape))
     name, layer = first_layer(model)
@@ -202,8 +223,7 @@ def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bo
         raise TypeError(f"span=True needs a biased nn.Linear first layer, but {name} is "
                         f"{type(layer).__name__}{'' if layer.bias is not None else ' without bias'}; "
                         "use span=False")
-    basis = batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype),
-                                batch_size)
+    basis = batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype), batch_size)
     return Unknowns(lambda x: x.flatten(-len(shape)) @ basis,
                     lambda z: (z @ basis.T).unflatten(-1, shape),
                     (batch_size, basis.shape[1]))
@@ -249,7 +269,7 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
         gradients = torch.autograd.grad(losses.sum(), [stacked[k] for k in names], create_graph=True)
         if restarts == 1:
             gradients = [gradient.unsqueeze(0) for gradient in gradients]
-        matching = distance(dict(zip(names, gradients)), target)
+        matching = distance(dict(zip(names, gradients, strict=True)), target)
         total = matching
         if opts.tv:
             total = total + opts.tv * total_variation(x)
@@ -300,8 +320,8 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         with torch.enable_grad():
             totals, matching = objective(variables)
             gradients = torch.autograd.grad(totals.sum(), leaves)
-        for leaf, gradient in zip(leaves, gradients):
-            leaf.grad = gradient
+        for leaf, gradient in zip(leaves, gradients, strict=True):
+            leaf.grad = gradient.sign() if opts.signed else gradient  # signed Adam (Geiping et al.)
         history.append(matching.detach())
         return totals.sum().detach()
 
@@ -327,21 +347,22 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
 
 # --- Levenberg-Marquardt in the leaked span: chapter 02's second-order solver -----------------
 def _run_newton(model: nn.Module, grads: Message, batch_size: int, labels: Tensor, opts: Options,
-                seed: int, progress: bool) -> tuple[Tensor, Tensor, int]:
+                seed: int, progress: bool, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, int]:
     """Restarts of :func:`recon_lib.newton.solve_batch` (one after another; each is a handful of
     Levenberg-Marquardt iterations). Returns (images R × B × …, final losses R, evaluations)."""
     dtype = getattr(torch, opts.dtype)
     runs = [newton.solve_batch(model, grads, batch_size, labels, max_evaluations=opts.steps,
-                               seed=seed + r, dtype=dtype)
+                               seed=seed + r, dtype=dtype, in_shape=shape)
             for r in progress_bar(range(opts.restarts), enabled=progress, desc="least squares")]
     return (torch.stack([run.images for run in runs]),
             torch.tensor([run.loss for run in runs]), max(run.evaluations for run in runs))
 
 
 def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
-                      labels: Tensor | None = None, *, preset: str | None = "paper",
-                      span: bool = False, seed: int = 0, device: torch.device | str | None = None,
-                      progress: bool = True, **overrides: object) -> Result:
+                      labels: Tensor | None = None, *, preset: str | None = AUTO,
+                      span: bool = False, in_shape: Sequence[int] | None = None, seed: int = 0,
+                      device: torch.device | str | None = None, progress: bool = True,
+                      **overrides: object) -> Result:
     """Reconstruct a client's batch by matching its gradient (chapters 02 and 04).
 
     Args:
@@ -350,10 +371,15 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         batch_size: B, known to the server in FedSGD.
         labels: the B labels if known; else recovered or fitted jointly (``label`` option).
         preset: a name in :data:`PRESETS` (``"dlg"``, ``"idlg"``, ``"inverting_gradients"``,
-            ``"paper"``) or None for the :class:`Options` defaults.
+            ``"stabilised"``, ``"fast"``, ``"gauss_newton"``) or None for the :class:`Options`
+            defaults. Not given (``"auto"``): ``"gauss_newton"`` with ``span=True`` (the exact
+            Levenberg–Marquardt solver in the leaked span), else ``"stabilised"``.
         span: fit only coefficients in the batch span leaked by a biased first Linear layer.
+        in_shape: shape of one input, e.g. ``(1, 28, 28)``; defaults to ``model.in_shape``
+            (set by :mod:`recon_lib.models`), so a plain ``nn.Sequential`` works when given.
         seed: seeds the dummy initialisation (same seed, same result).
-        device: where to compute; defaults to the model's device.
+        device: where to compute; defaults to the model's device. The caller's model is never
+            moved: on another device the attack runs on a copy.
         progress: show a tqdm progress bar.
         **overrides: any :class:`Options` field, e.g. ``steps=50, init="gaussian"``.
 
@@ -366,12 +392,16 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
             without a biased Linear first layer.
     """
     start = time.perf_counter()
+    if preset == AUTO:
+        preset = "gauss_newton" if span else "stabilised"
     opts = options(preset, **overrides)
     _check_message(model, grads, batch_size)
+    seed = check.seed(seed)
+    shape = _input_shape(model, in_shape)
     model_device = next(iter(_trainable(model).values())).device
-    device = model_device if device is None else torch.device(device)
+    device = model_device if device is None else check.device(device)
     dtype = getattr(torch, opts.dtype)
-    model = model.to(device) if device != model_device else model
+    model = copy.deepcopy(model).to(device) if device != model_device else model  # never the caller's
     target = {k: g.detach().to(device=device, dtype=dtype) for k, g in grads.items()
               if k in _trainable(model)}
     hard = _labels(model, target, batch_size, labels, opts, device)
@@ -379,14 +409,14 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         if not span:
             raise ValueError("levenberg_marquardt forms a dense Jacobian: use it with span=True "
                              "(about B² unknowns), or optimizer='lbfgs' for whole images")
-        images, final, steps = _run_newton(model, target, batch_size, hard, opts, seed, progress)
+        images, final, steps = _run_newton(model, target, batch_size, hard, opts, seed, progress, shape)
         best = int(final.argmin())
         return Result(images=images[best], labels=hard, losses=final[best:best + 1], steps=steps,
                       seconds=time.perf_counter() - start, restart_losses=final, options=opts)
-    unknowns = _parametrisation(model, target, batch_size, span, dtype)
+    unknowns = _parametrisation(model, target, batch_size, span, dtype, shape)
     encode, decode = unknowns.encode, unknowns.decode
     generator = torch.Generator().manual_seed(seed)
-    x0 = _initial(opts.init, (opts.restarts, batch_size, *model.in_shape), generator)
+    x0 = _initial(opts.init, (opts.restarts, batch_size, *shape), generator)
     variables = {"x": encode(x0.to(device=device, dtype=dtype)).requires_grad_()}
     if hard is None:
         n_classes = last_linear(model)[1].out_features

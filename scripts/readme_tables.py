@@ -91,8 +91,11 @@ def notebook_times(_: str) -> str:
         slow = f"cell {cell['cell']}: {cell['seconds']:.0f} s ({worst['condition']})" if cell else "–"
         lines.append(f"| {name} | " + " | ".join(_time(mine.get(c)) for c in conditions) + f" | {slow} |")
     commands = sorted({r["command"] for m in runs.values() for r in m.values() if "command" in r})
+    loads = [r["load_average"] for m in runs.values() for r in m.values() if "load_average" in r]
+    load_note = (f" (1-minute load average at the end of each run: {min(loads):.1f}–{max(loads):.1f}; "
+            "'quiet' means no busy-loop of ours, not an idle machine)" if loads else "")
     machine = (load("notebooks") or {}).get("machine", {})
-    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores with "
+    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores{load_note} with "
             + "; ".join(f"`{c}`" for c in commands) + ".\n")
 
 
@@ -175,6 +178,14 @@ def _target(d: dict) -> str:
             f"to success ({1 / t['time_ratio']:.1f}× faster)")
 
 
+def _imprint(d: dict) -> str:
+    g = d["goal"]
+    return (f"{g['mean']:.0%} of the batch at ≥ 40 dB ({g['seeds']} seeds, 95 % CI {g['ci95'][0]:.0%}–"
+            f"{g['ci95'][1]:.0%}, worst {g['min']:.0%}; binomial {g['expected']:.0%}); attack "
+            f"{seconds(g['warm_median_s'])} (median), {seconds(g['end_to_end_s'])} end to end "
+            "(target ≥ 50 % in ≤ 1 s)")
+
+
 # (what, result file, formatter, command when the file does not record its own)
 ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
     ("closed form, one 3×32×32 image through `rl.analytic.reconstruct`", "closed_form", _closed_one,
@@ -199,6 +210,8 @@ ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
     ("`fast` preset vs published DLG on unseen victims (faces, ImageNet, WBC, fMRI × seeds × both weight "
      "inits), quiet and with one core busy", "optimisation_unseen", _unseen,
      "python benchmarks/optimisation.py --parts unseen --busy both"),
+    ("imprint module (chapter 09): B = 64 CIFAR-100 images, 128 bins, verified images only", "imprint",
+     _imprint, "python benchmarks/imprint.py --threads 1"),
 ]
 
 

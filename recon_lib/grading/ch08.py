@@ -61,9 +61,9 @@ def to_message(answer: Callable, n_cases: int) -> None:
                                     (lr * steps, "you did not divide by lr·E: θ − θ′ is lr·E times the "
                                                  "mean gradient."),
                                     (lr * lr * steps, "you multiplied by lr·E; divide by it.")):
-                distinct = factor != 1 and bool(reference.any())  # else the mistake gives the right answer
-                if distinct and torch.allclose(mine, factor * reference, rtol=1e-6, atol=1e-12):
-                    fail(message, label)
+                coincides = torch.allclose(factor * reference, reference, rtol=1e-6, atol=1e-12)
+                if not coincides and torch.allclose(mine, factor * reference, rtol=1e-6, atol=1e-12):
+                    fail(message, label)  # (a zero gradient, e.g. a dead ReLU, is right either way)
             expect_close(mine, reference, f"message[{name!r}] is not (θ − θ′)/(lr·E)", label,
                          atol=1e-9, rtol=1e-6)
 

@@ -8,6 +8,7 @@ from . import medical  # chapter 05: kernel count h of a hospital's CNN, slice
 from . import psnr  # chapter 06: an image distorted to a chosen PSNR
 from . import defences  # chapter 07: defence and its strength
 from . import optimisation  # chapter 04: preset, init, steps
+from . import malicious  # chapter 09: bins, batch size B, statistic
 
 
 def __getattr__(name: str):
