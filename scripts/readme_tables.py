@@ -11,6 +11,8 @@ text between is replaced, everything else is left alone. Blocks:
 * ``notebook-times``: every condition of ``notebooks.json`` and the slowest cell;
 * ``performance``: one row per benchmark figure, CPU beside GPU (``<name>_cuda.json``, written
   by ``benchmarks/gpu.sh``), with the command that produced it.
+* ``victims``, ``federation``: chapter 08's tables (``victims.json``, ``federation.json``);
+* ``defences``: chapter 07's summary (``defences.json``, ``benchmarks/defences.py``).
 
 A result file that does not exist gives "not measured", never a stale number.
 """
@@ -287,9 +289,54 @@ def federation(_: str) -> str:
     return f"\n`{report['settings']['command']}`\n\n" + "\n".join(lines) + "\n"
 
 
+# --- chapter 07 ----------------------------------------------------------------------------------
+DEFENCE_ROWS = {"dp": ("DP-SGD (Opacus, C = 1)", "σ = {:g}"), "prune": ("top-k pruning", "ratio {:g}"),
+                "quantize": ("quantisation", "{:g} bits"),
+                "batch": ("larger local batch", "B = {:g} (> h = {h})"),
+                "secure_aggregation": ("secure aggregation", "N = {:g} clients"),
+                "local_steps": ("FedAvg local steps", "E = {:g}")}
+
+
+def _attack_cells(row: dict) -> str:
+    """PSNR/SSIM of the three attacks: PSNR shown up to 99 dB (beyond, round-off), 1 decimal below 20 dB."""
+    cells = []
+    for attack in ("closed_form", "span", "optimisation"):
+        psnr, ssim = min(row[f"psnr_{attack}"], 99.0), row[f"ssim_{attack}"]
+        cells.append(f"{psnr:.0f} dB" if psnr >= 20 else f"{psnr:.1f} dB")
+        cells[-1] += " / " + f"{ssim:.2f}".replace("-0.00", "0.00")
+    return " | ".join(cells)
+
+
+def defences(_: str) -> str:
+    """Chapter 07's summary from ``defences.json`` (``benchmarks/defences.py``): no defence, clipping
+    alone (DP-SGD at σ = 0), then every defence at its recommended setting."""
+    report = load("defences")
+    if report is None:
+        return f"\n{NOT_MEASURED}: run `python benchmarks/defences.py --threads 1`\n"
+    s, rows = report["settings"], report["rows"]
+    h = int(re.search(r"width=(\d+)", s["lab"]).group(1))  # type: ignore[union-attr]
+    plain = next(r for r in rows if r["defence"] == "prune" and r["strength"] == 0)  # the message as sent
+    baseline = next(r for r in rows if r["defence"] == "none")
+    clipped = next(r for r in rows if r["defence"] == "dp" and r["strength"] == 0)
+    lines = ["| defence | setting | closed form PSNR/SSIM | span attack | optimisation attack "
+             "| test accuracy | ε (δ = 1e-5) |", "|---|---|---|---|---|---|---|",
+             f"| none | — | {_attack_cells(plain)} | {baseline['accuracy']:.2f} | — |",
+             f"| clipping only (C = 1) | σ = 0 | {_attack_cells(clipped)} | {clipped['accuracy']:.2f} | — |"]
+    for r in (r for r in rows if r.get("recommended")):
+        title, setting = DEFENCE_ROWS[r["defence"]]
+        epsilon = "—" if r["epsilon"] is None else f"{r['epsilon']:.1f}"
+        lines.append(f"| {title} | {setting.format(r['strength'], h=h)} | {_attack_cells(r)} | "
+                     f"{r['accuracy']:.2f} | {epsilon} |")
+    mode = "Smoke" if s.get("smoke") else "Full"
+    return (f"\n{mode} profile of `python benchmarks/defences.py --threads {s['threads']}` "
+            f"({s['total_seconds']:.0f} s): MNIST sample pack, sigmoid\nMLP 784→{h}→10, {s['n_clients']} "
+            f"clients × 40 digits, batch {s['batch_size']}, {s['rounds']} FedSGD rounds; attacks "
+            f"{s['steps']} steps with the true labels.\n\n" + "\n".join(lines) + "\n\n")
+
+
 BLOCKS: dict[str, Callable[[str], str]] = {"course-map": course_map, "notebook-times": notebook_times,
                                            "performance": performance, "victims": victims,
-                                           "federation": federation}
+                                           "federation": federation, "defences": defences}
 
 
 def render(text: str) -> str:

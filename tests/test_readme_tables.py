@@ -60,3 +60,27 @@ def test_gpu_results_sit_beside_the_cpu_ones(results):
         (results / f"{name}.json").write_text(json.dumps(report))
     line = next(line for line in rt.render(README).splitlines() if "one 3×32×32 image" in line)
     assert "8 µs" in line and "2 µs" in line and "`cmd cpu`" in line
+
+
+def test_defences_block_reads_no_defence_clipping_and_the_recommended_settings(results):
+    plain = dict(psnr_closed_form=153.1, ssim_closed_form=1.0, psnr_span=12.34, ssim_span=-0.003,
+                 psnr_optimisation=93.0, ssim_optimisation=1.0)
+    rows = [dict(defence="none", strength=0.0, accuracy=0.78, epsilon=None),
+            dict(defence="prune", strength=0.0, accuracy=0.7, epsilon=None, recommended=False, **plain),
+            dict(defence="dp", strength=0.0, accuracy=0.8, epsilon=None, recommended=False, **plain),
+            dict(defence="dp", strength=1.0, accuracy=0.58, epsilon=15.97, recommended=True, **plain),
+            dict(defence="batch", strength=16.0, accuracy=0.79, epsilon=None, recommended=True, **plain)]
+    settings = dict(lab="mnist_lab(width=8)", threads=1, total_seconds=183.7, n_clients=10, batch_size=8,
+                    rounds=100, steps=300)
+    (results / "defences.json").write_text(json.dumps(dict(settings=settings, rows=rows)))
+    text = rt.defences("")
+    assert "(184 s)" in text and "784→8→10" in text and "100 FedSGD rounds" in text
+    assert "| none | — | 99 dB / 1.00 | 12.3 dB / 0.00 | 93 dB / 1.00 | 0.78 | — |" in text
+    assert "| clipping only (C = 1) | σ = 0 |" in text and "| 0.80 | — |" in text
+    assert "| DP-SGD (Opacus, C = 1) | σ = 1 |" in text and "| 0.58 | 16.0 |" in text
+    assert "| larger local batch | B = 16 (> h = 8) |" in text
+    assert "ratio" not in text   # pruning's off row is the plain message, not a table row
+
+
+def test_defences_block_without_results_says_not_measured(results):
+    assert rt.NOT_MEASURED in rt.defences("old 99 dB") and "99 dB" not in rt.defences("old 99 dB")
