@@ -84,3 +84,25 @@ def test_defences_block_reads_no_defence_clipping_and_the_recommended_settings(r
 
 def test_defences_block_without_results_says_not_measured(results):
     assert rt.NOT_MEASURED in rt.defences("old 99 dB") and "99 dB" not in rt.defences("old 99 dB")
+
+
+def test_table_full_blocks_read_the_csv_and_the_runs(results):
+    header = "method,kind,status,image,seed,size,seconds,mse,psnr,ssim,tv,contrast,unknowns\n"
+    (results / "table_full.csv").write_text(
+        header + "closed_form,mnist,real,0,0,1×28×28,2e-05,0,150,1.0,0,0.1,784\n"
+        "closed_form,mnist,real,1,0,1×28×28,4e-05,0,154,1.0,0,0.1,784\n"
+        "stabilised,kmnist,STAND-IN,0,0,1×28×28,623.4,0,9.0,0.031,0,0.1,784\n")
+    (results / "table_full.json").write_text(json.dumps(dict(
+        command="RECON_PROFILE=full python benchmarks/table.py --workers 2 --name table_full",
+        total_seconds=2732.6, summary=str([dict(method="stabilised", kind="imagenet", seconds_mean=623.4)]))))
+    rows = rt.table_full("")
+    assert "| mnist (1×28×28) | 152.0 ± 2.8 / 1.00 / 0.03 ms | – | – | – | 20.0 |" in rows
+    assert "| kmnist* (1×28×28) | – | – | 9.0 ± 0.0 / 0.03 / 620 s | – | 20.0 |" in rows
+    runs = rt.table_full_runs("")
+    assert "--methods stabilised --name table_full` | 2733 s (45.5 min; ImageNet 620 s per image) |" in runs
+    assert "| `table_full_fast` | not measured |" in runs and "**46 min** in all" in runs
+
+
+def test_significant_digits():
+    assert [rt._significant(v) for v in (623.4, 24.4, 5.2512, 2.04, 0.398, 0.00826)] == \
+        ["620", "24", "5.3", "2.0", "0.4", "0.008"]
