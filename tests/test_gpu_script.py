@@ -47,7 +47,7 @@ def test_pytest_without_nbval_parses_its_options():
     assert "test_quick_is_the_default" in done.stdout
 
 
-@pytest.mark.parametrize("stem", ["defence_accuracy", "federation", "imprint", "victims"])
+@pytest.mark.parametrize("stem", ["defence_accuracy", "federation", "imprint", "victims", "table", "notebooks"])
 def test_cuda_asked_without_cuda_is_a_clear_error(stem):
     path = ROOT / "benchmarks" / f"{stem}.py"
     done = subprocess.run([sys.executable, str(path), "--device", "cuda"], capture_output=True, text=True,
