@@ -2,6 +2,7 @@
 
     python benchmarks/federation.py                      # 10, 100, 1000 clients + deployment
     python benchmarks/federation.py --clients 10 --no-deployment
+    python benchmarks/federation.py --device cuda        # attacks on a GPU: federation_cuda.json
 
 * **Ray start**: ``ray.init`` + ``ray.shutdown`` alone, in a fresh process (Flower 1.42's simulation
   engine has no other backend).
@@ -9,17 +10,25 @@
   ``rl.flower.simulate`` with N virtual SuperNodes (sigmoid MLP 784→16→10, B = 1, MNIST pack);
   the curious server converts every reply into a message and runs chapter 01's closed form on
   it as it arrives. Timed from the server's ``configure_train`` to the end of ``aggregate_train``
-  (Ray's start excluded, reported apart). Each N runs in a fresh process.
+  (Ray's start excluded, reported apart). Each N runs in a fresh process, over
+  ``rl.flower.LocalGrid`` (Flower's loop, no transport) and, when Ray starts, once through
+  ``run_simulation`` too.
 * **Deployment engine**: ``rl.deployment.local_federation(2)`` (a SuperLink and two SuperNodes as
   processes on 127.0.0.1), one ``flwr run`` of one round, the captures attacked; wall time of the
   start, the run and the shutdown.
 
-Prints a table and writes ``benchmarks/results/federation.json``. Times come from a shared,
+With ``--device cuda`` the curious server's attack (the closed form on every reply) runs on the
+GPU; Flower's clients, Ray's workers and the deployment engine's SuperLink/SuperNode processes
+stay on the CPU (they are separate processes that train on CPU tensors).
+
+Prints a table and writes ``benchmarks/results/federation.json`` (``federation_cuda.json`` on
+CUDA). Times come from a shared,
 loaded 2-core machine unless you run it on a quiet one; they are reported, never asserted.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import subprocess
@@ -29,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "federation.json"
+from benchmarks import common  # noqa: E402
 
 
 def ray_start(attempts: int = 3) -> dict:
@@ -53,8 +62,12 @@ def ray_start(attempts: int = 3) -> dict:
     raise RuntimeError(f"ray.init failed {attempts} times ({failed} s)")
 
 
-def throughput(n_clients: int) -> dict:
-    """One FedSGD round of N clients through the curious server, closed form on every reply."""
+def throughput(n_clients: int, engine: str, device: str = "cpu") -> dict:
+    """One FedSGD round of N clients through the curious server, closed form on every reply.
+
+    ``engine="local"``: Flower's loop over ``rl.flower.LocalGrid`` (no transport); ``"ray"``:
+    ``run_simulation``. The attack runs on ``device``; the clients on the CPU.
+    """
     import recon_lib as rl
 
     setup = rl.flower.Setup(n_clients=n_clients, width=16, batch_size=1, rounds=1)
@@ -62,14 +75,21 @@ def throughput(n_clients: int) -> dict:
 
     def attack(model, capture):
         x, _ = rl.flower.shard(setup, capture.partition, capture.server_round)
-        psnr.append(float(rl.metrics.psnr(rl.analytic.reconstruct(model, capture.message).clamp(0, 1), x[0])))
+        # a copy: the server's own model stays on the CPU for aggregation
+        model, message = common.on(device, copy.deepcopy(model), capture.message)
+        image = rl.analytic.reconstruct(model, message).clamp(0, 1)
+        psnr.append(float(rl.metrics.psnr(image, x[0].to(device))))
 
     start = time.perf_counter()
-    strategy = rl.flower.simulate(setup, attack=attack, keep_messages=False)
+    if engine == "local":
+        strategy = rl.flower.run_local(setup, attack=attack, keep_messages=False)
+    else:
+        strategy = rl.flower.simulate(setup, attack=attack, keep_messages=False, attempts=1)
+    common.synchronize(device)
     wall = time.perf_counter() - start
     seconds = strategy.seconds[1]
-    return {"clients": n_clients, "captured": len(strategy.captures), "round_s": seconds,
-            "clients_per_s": n_clients / seconds, "wall_s": wall, "min_psnr": min(psnr)}
+    return {"clients": n_clients, "engine": engine, "captured": len(strategy.captures), "round_s": seconds,
+            "clients_per_s": n_clients / seconds, "wall_s": wall, "min_psnr": min(psnr), "device": device}
 
 
 def deployment() -> dict:
@@ -94,9 +114,13 @@ def deployment() -> dict:
             "captured": len(captures), "min_psnr": min(psnr), "processes_left": len(left)}
 
 
-def _child(kind: str, arg: int) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--clients", str(arg)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+def _child(kind: str, arg: int, engine: str = "local", device: str = "cpu") -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--clients", str(arg), "--engine", engine,
+               "--device", device]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"error": "did not finish within 900 s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:  # recorded, not hidden: Ray may fail to start on a loaded machine
         last = [line for line in done.stderr.splitlines() if line.strip()][-1:] or ["no output"]
@@ -107,12 +131,16 @@ def _child(kind: str, arg: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--no-deployment", action="store_true")
+    parser.add_argument("--no-deployment", action="store_true",
+                        help="skip the deployment engine (its SuperLink/SuperNodes run on the CPU always)")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["ray", "throughput", "deployment"], help=argparse.SUPPRESS)
+    common.add_device_argument(parser)
     args = parser.parse_args()
+    device = common.chosen_device(args.device)
     if args.child:
         result = {"ray": ray_start, "deployment": deployment}.get(args.child)
-        print(json.dumps(result() if result else throughput(args.clients[0])))
+        print(json.dumps(result() if result else throughput(args.clients[0], args.engine, device.type)))
         return
     start = time.perf_counter()
     out: dict = {"ray": _child("ray", 0)}
@@ -122,14 +150,16 @@ def main() -> None:
         ray = out["ray"]
         print(f"Ray start: init {ray['ray_init_s']:.1f} s, shutdown {ray['ray_shutdown_s']:.1f} s")
     out["throughput"] = []
-    for n in args.clients:
-        row = {"clients": n, **_child("throughput", n)}
+    runs = [(n, "local") for n in args.clients]
+    runs += [] if "error" in out["ray"] else [(args.clients[0], "ray")]
+    for n, engine in runs:
+        row = {"clients": n, "engine": engine, **_child("throughput", n, engine, device.type)}
         out["throughput"].append(row)
         if "error" in row:
-            print(f"{n:5d} clients: failed ({row['error']})", flush=True)
+            print(f"{n:5d} clients ({engine}): failed ({row['error']})", flush=True)
             continue
-        print(f"{n:5d} clients: {row['clients_per_s']:7.1f} clients/s through the curious server "
-              f"(round {row['round_s']:.1f} s, wall {row['wall_s']:.0f} s with Ray start; "
+        print(f"{n:5d} clients ({engine}): {row['clients_per_s']:7.1f} clients/s through the curious server "
+              f"(round {row['round_s']:.1f} s, wall {row['wall_s']:.0f} s in all; "
               f"closed form ≥ {row['min_psnr']:.0f} dB)", flush=True)
     if not args.no_deployment:
         out["deployment"] = _child("deployment", 2)
@@ -143,9 +173,11 @@ def main() -> None:
     from importlib.metadata import version
     out["settings"] = {"command": "python benchmarks/federation.py " + " ".join(sys.argv[1:]),
                        "seconds": time.perf_counter() - start, "flwr": version("flwr"), "ray": version("ray"),
-                       "torch": version("torch"), "machine": platform.processor() or platform.machine()}
-    RESULTS.write_text(json.dumps(out, indent=1))
-    print(f"wrote {RESULTS}")
+                       "torch": version("torch"), "machine": platform.processor() or platform.machine(),
+                       "device": device.type, "where": common.machine(device)}
+    results = common.results_path("federation", device)
+    results.write_text(json.dumps(out, indent=1))
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,13 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from . import _validate as check
-from . import analytic, metrics, newton, optimize
+from . import analytic, cnn, metrics, newton, optimize
 from .flower import Setup, State, build_model, local_update, shard, to_message
 
 ATTACKS = ("closed_form", "span", "cnn_exact", "fast", "inverting_gradients")
@@ -80,7 +81,7 @@ def run_attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch
     * ``"closed_form"`` — chapter 01 (:func:`recon_lib.analytic.reconstruct`): one image.
     * ``"span"`` — chapter 02's leaked span + exact batch solver (``gradient_matching`` with the
       ``gauss_newton`` preset and ``span=True``, i.e. :func:`recon_lib.newton.solve_batch`).
-    * ``"cnn_exact"`` — chapter 03's exact CNN inversion (:func:`recon_lib.analytic.invert_cnn`).
+    * ``"cnn_exact"`` — chapter 03's exact CNN inversion (:func:`recon_lib.cnn.invert_cnn`).
     * ``"fast"``, ``"inverting_gradients"`` — chapter 04's gradient matching presets.
 
     Raises:
@@ -92,10 +93,10 @@ def run_attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch
     if kind == "closed_form":
         return analytic.reconstruct(model, message).unsqueeze(0)
     if kind == "cnn_exact":
-        return analytic.invert_cnn(model, message).unsqueeze(0)
+        return cnn.invert_cnn(model, message).unsqueeze(0)
     if kind == "span":  # labels read from the head as counts: repeated labels allowed
         return newton.solve_batch(model, dict(message), batch_size, seed=seed).images
-    extra = {} if steps is None else {"steps": steps}
+    extra: dict[str, Any] = {} if steps is None else {"steps": steps}
     return optimize.gradient_matching(model, message, batch_size, preset=kind, seed=seed, progress=False,
                                       **extra).images
 
@@ -167,14 +168,15 @@ class Row:
 
 
 def measure(row: Row, seeds: Sequence[int], *, history: Mapping[int, State] | None = None,
-            steps: int | None = None) -> dict:
+            steps: int | None = None, device: torch.device | str = "cpu") -> dict:
     """Run one row over ``seeds``; per-image PSNR/SSIM, recovered fractions and diagnostics.
 
     With ``row.server_round > 0`` the model is the run's global model of that round (``history``,
     trained with ``row.setup.seed``) and each seed is another client and round of private data;
     otherwise each seed draws a fresh model θ₀ and fresh private data.
     An attack that raises (its condition fails) recovers nothing: its images count as 0 dB and
-    the reason is recorded.
+    the reason is recorded. The client's local training runs on the CPU (as a Flower client
+    does here); the captured message, the model and the attack then move to ``device``.
     """
     psnrs: list[float] = []
     ssims: list[float] = []
@@ -185,6 +187,8 @@ def measure(row: Row, seeds: Sequence[int], *, history: Mapping[int, State] | No
         model = global_model(setup, history, row.server_round)
         partition = int(seed) % setup.n_clients
         message, x, _ = client_message(model, setup, partition, row.server_round + 1 + 1000 * int(seed))
+        model, x = model.to(device), x.to(device)
+        message = {name: value.to(device) for name, value in message.items()}
         extras.append(diagnostics(model, message))
         try:
             images = run_attack(row.attack, model, message, setup.batch_size, steps=steps, seed=int(seed))
