@@ -34,8 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib as rl  # noqa: E402
+from benchmarks import common  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "batch.json"
 METHODS = {
     "span + LM": dict(preset="gauss_newton", span=True),
     "span + L-BFGS": dict(preset=None, span=True, steps=1000, tol=1e-13),
@@ -43,13 +43,15 @@ METHODS = {
 }
 
 
-def client(batch_size: int, h: int, seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, dict]:
+def client(batch_size: int, h: int, seed: int = 0,
+           device: str = "cpu") -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, dict]:
     """B real MNIST digits with distinct labels behind a sigmoid MLP with h first-layer units."""
     x, _ = rl.datasets.load("mnist", n=batch_size, size=28)
     torch.manual_seed(seed)
     y = torch.randperm(max(batch_size, 10))[:batch_size]
     model = rl.models.mlp((1, 28, 28), [h], max(batch_size, 10))
-    return model, x, y, rl.fl.client_update(model, x, y)
+    model, message = common.on(device, model, rl.fl.client_update(model, x, y))
+    return model, x.to(device), y, message
 
 
 def attack(model: torch.nn.Module, message: dict, batch_size: int, x: torch.Tensor,
@@ -57,6 +59,7 @@ def attack(model: torch.nn.Module, message: dict, batch_size: int, x: torch.Tens
     """One timed attack (the server's side), then scored against the private batch."""
     start = time.perf_counter()
     result = rl.optimize.gradient_matching(model, message, batch_size, progress=False, **settings)
+    common.synchronize(x.device)
     seconds = time.perf_counter() - start
     matched, _ = rl.metrics.match(result.images.float(), x)
     psnr = rl.metrics.psnr(matched, x).clamp(max=200)
@@ -65,8 +68,8 @@ def attack(model: torch.nn.Module, message: dict, batch_size: int, x: torch.Tens
                 images_at_40db=int((psnr >= 40).sum()), matching_loss=result.loss, steps=result.steps)
 
 
-def run(batch_size: int, h: int, repeats: int) -> dict:
-    model, x, y, message = client(batch_size, h)
+def run(batch_size: int, h: int, repeats: int, device: str = "cpu") -> dict:
+    model, x, y, message = client(batch_size, h, device=device)
     rows = {}
     for name, settings in METHODS.items():
         attack(model, message, batch_size, x, settings)  # warm-up
@@ -98,17 +101,21 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared CPU)")
+    common.add_device_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = common.chosen_device(args.device)
     size, h, repeats = (4, 8, 1) if args.smoke else (args.batch_size, args.hidden, args.repeats)
-    report = run(size, h, repeats)
-    report.update(threads=args.threads, device="cpu", torch=torch.__version__,
-                  machine=platform.platform(), cpus=torch.get_num_threads())
+    report = run(size, h, repeats, device.type)
+    report.update(threads=args.threads, device=device.type, torch=torch.__version__,
+                  machine=platform.platform(), cpus=torch.get_num_threads(),
+                  command=" ".join(["python benchmarks/batch.py", *sys.argv[1:]]))
     print(table(report))
     if not args.smoke:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        out = common.results_path("batch", device)
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

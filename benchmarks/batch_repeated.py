@@ -32,28 +32,37 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib as rl  # noqa: E402
+from benchmarks import common  # noqa: E402
 from recon_lib.widgets import batches  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "batch_repeated.json"
 CASES = {"repeated labels": dict(h_per_image=2, labeling="data", labels="counts"),
          "boundary h = B": dict(h_per_image=1, labeling="distinct", labels="distinct")}
 METHODS = ("newton", "span")
 NAMES = {"newton": "span + LM", "span": "span + L-BFGS"}
 
 
-def one_case(case: dict, batch_size: int, trials: int, digits, labels) -> dict:
+def on(device: torch.device, batch: batches.Batch) -> batches.Batch:
+    """The client's batch with model, images, labels and message on ``device``."""
+    model, message = common.on(device, batch.model, batch.message)
+    return batches.Batch(model, batch.x.to(device), batch.y.to(device), message, batch.index)
+
+
+def one_case(case: dict, batch_size: int, trials: int, digits, labels,
+             device: torch.device = torch.device("cpu")) -> dict:
     """Attack ``trials`` fresh batches with each method; scores per image, time per batch."""
     h = case["h_per_image"] * batch_size
     rows = {NAMES[m]: dict(seconds=[], psnr=[], alone=[]) for m in METHODS}
-    warm = batches.client_batch(digits, labels, batch_size, h, seed=999, labeling=case["labeling"])
+    warm = on(device, batches.client_batch(digits, labels, batch_size, h, seed=999, labeling=case["labeling"]))
     for method in METHODS:
         batches.attack(warm, method, labels=case["labels"])
     for trial in range(trials):
-        batch = batches.client_batch(digits, labels, batch_size, h, seed=trial, labeling=case["labeling"])
+        batch = on(device, batches.client_batch(digits, labels, batch_size, h, seed=trial,
+                                                labeling=case["labeling"]))
         alone = [int((batch.y == y).sum()) == 1 for y in batch.y]
         for method in METHODS:
             start = time.perf_counter()
             outcome = batches.attack(batch, method, labels=case["labels"])
+            common.synchronize(device)
             row = rows[NAMES[method]]
             row["seconds"].append(time.perf_counter() - start)
             row["psnr"] += outcome.psnr.clamp(max=200).tolist()
@@ -97,19 +106,23 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="B = 8, one batch per case, no JSON")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared CPU)")
+    common.add_device_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = common.chosen_device(args.device)
     batch_size, trials = (8, 1) if args.smoke else (16, args.trials)
     digits, labels = rl.datasets.load("mnist")
     report = dict(batch_size=batch_size, trials=trials, threads=args.threads,
-                  cases={name: one_case(case, batch_size, trials, digits, labels)
+                  cases={name: one_case(case, batch_size, trials, digits, labels, device)
                          for name, case in CASES.items()},
-                  torch=torch.__version__, machine=platform.platform())
+                  torch=torch.__version__, machine=platform.platform(), device=device.type,
+                  command=" ".join(["python benchmarks/batch_repeated.py", *sys.argv[1:]]))
     print(table(report))
     if not args.smoke:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}")
+        out = common.results_path("batch_repeated", device)
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

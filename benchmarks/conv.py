@@ -43,8 +43,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib as rl  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "conv.json"
+from benchmarks import common  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -56,13 +55,14 @@ def headline(x: torch.Tensor, kernel_size: int, repeats: int) -> dict:
     """Invert a two-layer 3→4→5 sigmoid CNN on one image; median time over ``repeats``."""
     torch.manual_seed(0)
     shape = tuple(x.shape[1:])
-    model = rl.models.cnn(shape, [4, 5], 10, kernel_size=kernel_size, padding=kernel_size // 2)
-    grads = rl.fl.client_update(model, x, torch.tensor([3]))
+    model = rl.models.cnn(shape, [4, 5], 10, kernel_size=kernel_size, padding=kernel_size // 2).to(x.device)
+    grads = rl.fl.client_update(model, x, torch.tensor([3], device=x.device))
     before = peak_rss_mb()  # model, message and image are in memory; the attack adds the rest
     times, stages = [], None
     for _ in range(repeats):
         start = time.perf_counter()
         stages = rl.analytic.invert_cnn_stages(model, grads, shape)
+        common.synchronize(x.device)
         times.append(time.perf_counter() - start)
     image = stages[-1][1]
     bounds = [rl.conditions.min_kernels(shape[1], c, kernel_size, 1, kernel_size // 2) for c in (3, 4)]
@@ -79,7 +79,7 @@ def conditioning(x: torch.Tensor, kernels: list[int], budgets: list[int]) -> lis
     rows = []
     for h in kernels:
         torch.manual_seed(0)
-        layer = nn.Conv2d(3, h, 5, padding=2)
+        layer = nn.Conv2d(3, h, 5, padding=2).to(x.device)
         y = rl.conv.ConvMap.of(layer, x.shape[1:]).apply(x)
         row = {"h": h, "bound": rl.conditions.min_kernels(x.shape[-1], 3, 5, 1, 2),
                "condition_number": rl.conv.condition_number(layer, x.shape[1:], dense=False)}
@@ -87,6 +87,7 @@ def conditioning(x: torch.Tensor, kernels: list[int], budgets: list[int]) -> lis
             start = time.perf_counter()
             recovered, info = rl.conv.solve(layer, y, x.shape[1:], tol=1e-9, max_iter=budget)
             row[f"psnr_db@{budget}"] = float(rl.metrics.psnr(recovered, x)[0])
+            common.synchronize(x.device)
             row[f"seconds@{budget}"] = time.perf_counter() - start
         rows.append(row)
     return rows
@@ -96,31 +97,34 @@ def at_the_bound(x: torch.Tensor, budgets: list[int]) -> list[dict]:
     """A sigmoid CNN with one 3→3 5×5 same conv (exactly on the bound): forward equations only
     vs with the conv's weight-gradient equations (``invert_cnn(weight_grads=True)``)."""
     torch.manual_seed(0)
-    model = rl.models.cnn(tuple(x.shape[1:]), [3], 10, kernel_size=5, padding=2)
-    grads = rl.fl.client_update(model, x, torch.tensor([3]))
+    model = rl.models.cnn(tuple(x.shape[1:]), [3], 10, kernel_size=5, padding=2).to(x.device)
+    grads = rl.fl.client_update(model, x, torch.tensor([3], device=x.device))
     rows = []
     for weight_grads in (False, True):
         row = {"weight_grads": weight_grads}
         for budget in budgets:
             start = time.perf_counter()
             image = rl.analytic.invert_cnn(model, grads, tol=1e-9, max_iter=budget, weight_grads=weight_grads)
+            common.synchronize(x.device)
             row[f"seconds@{budget}"] = time.perf_counter() - start
             row[f"psnr_db@{budget}"] = float(rl.metrics.psnr(image, x[0]))
         rows.append(row)
     return rows
 
 
-def lenet(repeats: int) -> dict:
+def lenet(repeats: int, device: torch.device) -> dict:
     """The DLG LeNet (3×32×32, 12 kernels per conv, second conv far below the forward bound)
     inverted in closed form with the weight-gradient equations, on one real CIFAR-100 image."""
     x, y = rl.datasets.load("cifar100", n=1)
+    x, y = x.to(device), y.to(device)
     torch.manual_seed(0)
-    model = rl.models.lenet_dlg((3, 32, 32), 100)
+    model = rl.models.lenet_dlg((3, 32, 32), 100).to(device)
     grads = rl.fl.client_update(model, x, y)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         stages = rl.analytic.invert_cnn_stages(model, grads, tol=1e-7, max_iter=2000, weight_grads=True)
+        common.synchronize(device)
         times.append(time.perf_counter() - start)
     return {"seconds": statistics.median(times), "repeats": repeats,
             "iterations": [info.iterations for _, _, info in stages[1:]],
@@ -131,17 +135,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    common.add_device_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = common.chosen_device(args.device)
     size, repeats, budgets = (32, 1, [20, 60]) if args.smoke else (224, 5, [100, 300, 1000])
     x, _ = rl.datasets.load("imagenet", n=1, size=size)
-    results = {"device": "cpu", "threads": args.threads, "torch": torch.__version__,
+    x = x.to(device)
+    results = {"device": device.type, "command": " ".join(["python benchmarks/conv.py", *sys.argv[1:]]), "threads": args.threads, "torch": torch.__version__,
                "machine": platform.processor() or platform.machine(), "smoke": args.smoke,
                "image": f"rl.datasets.load('imagenet', n=1, size={size})",
                "headline_3x3": headline(x, 3, repeats), "headline_5x5": headline(x, 5, repeats),
                "conditioning_5x5": conditioning(x, [3, 4, 5, 6], budgets),
                "at_the_bound_weight_grads": at_the_bound(x, budgets),
-               "lenet_weight_grads": lenet(1 if args.smoke else 3)}
+               "lenet_weight_grads": lenet(1 if args.smoke else 3, device)}
     print(f"(a,b) invert_cnn, 3×{size}×{size} ImageNet photo, sigmoid CNN 3→4→5 same convs, {args.threads} thread(s)")
     print(f"{'kernel':>7} {'bounds':>7} {'seconds':>8} {'iters':>10} {'PSNR dB':>8} {'SSIM':>6} {'peak RSS MB':>12}")
     for key in ("headline_3x3", "headline_5x5"):
@@ -156,7 +163,7 @@ def main() -> None:
     for row in results["conditioning_5x5"]:
         print(f"{row['h']:>3} {row['condition_number']:9.1f} " + " ".join(
             f"{row[f'psnr_db@{b}']:8.1f} {row[f'seconds@{b}']:7.2f}" for b in budgets))
-    print(f"\n(d) sigmoid CNN, one 3→3 5×5 same conv (on the bound): invert_cnn within a budget")
+    print("\n(d) sigmoid CNN, one 3→3 5×5 same conv (on the bound): invert_cnn within a budget")
     print(f"{'equations':>22} " + " ".join(f"{'dB@' + str(b):>8} {'s@' + str(b):>7}" for b in budgets))
     for row in results["at_the_bound_weight_grads"]:
         name = "forward + weight grad" if row["weight_grads"] else "forward only"
@@ -165,9 +172,10 @@ def main() -> None:
     print(f"\n(e) DLG LeNet 3×32×32, closed form with weight-gradient equations: {r['seconds']:.2f} s, "
           f"{r['psnr_db']:.1f} dB, CGLS iterations per conv {r['iterations']}")
     if not args.smoke:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+        out = common.results_path("conv", device)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

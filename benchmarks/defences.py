@@ -26,16 +26,14 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import recon_lib as rl  # noqa: E402
+from benchmarks import common  # noqa: E402
 from recon_lib import defences as D  # noqa: E402
 from recon_lib import privacy_utility as PU  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "defences.json"
 
-
-def run(names: list[str], rounds: int, steps: int, smoke: bool) -> list[dict]:
+def run(names: list[str], rounds: int, steps: int, smoke: bool, device: torch.device) -> list[dict]:
     """One row per (defence, strength), plus the undefended baseline."""
-    lab = PU.mnist_lab(rounds=rounds, steps=steps)
+    lab = PU.mnist_lab(rounds=rounds, steps=steps, device=device)
     start = time.perf_counter()
     rows = [dict(defence="none", knob="-", seconds=0.0, **PU.measure(None, 0, lab))]
     rows[0]["seconds"] = time.perf_counter() - start
@@ -74,25 +72,29 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100, help="federated training rounds")
     parser.add_argument("--steps", type=int, default=300, help="gradient-matching iterations")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 on a shared machine)")
+    common.add_device_argument(parser)
     args = parser.parse_args()
+    device = common.chosen_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     rounds, steps = (3, 5) if args.smoke else (args.rounds, args.steps)
     print(HEADER)
     start = time.perf_counter()
-    rows = run(args.only, rounds, steps, args.smoke)
+    rows = run(args.only, rounds, steps, args.smoke, device)
     print(format_row(rows[0]))
     total = time.perf_counter() - start
     print(f"total {total:.0f} s on {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    out = common.results_path("defences", device)
+    out.parent.mkdir(parents=True, exist_ok=True)
     settings = dict(rounds=rounds, steps=steps, smoke=args.smoke, lab="mnist_lab(width=8)",
                     n_clients=10, batch_size=8, lr=2.0, delta=1e-5, threads=torch.get_num_threads(),
-                    torch=torch.__version__, machine=platform.machine(), total_seconds=total)
+                    torch=torch.__version__, machine=platform.machine(), total_seconds=total,
+                    device=device.type, command=" ".join(["python benchmarks/defences.py", *sys.argv[1:]]))
     clean = [{k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in row.items()}
              for row in rows]
-    RESULTS.write_text(json.dumps(dict(settings=settings, rows=clean), indent=1))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    out.write_text(json.dumps(dict(settings=settings, rows=clean), indent=1))
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ order), so the numbers are what a learner waits for after a correct answer; a wr
 stops at its first failing case and is faster. "first" includes loading the face images once;
 "median" is the steady state over ``--repeats`` other seeds. Target: well under a second per
 check. It also exits non-zero if a solution fails its own check on any of those seeds: such a
-check would reject a right answer from a learner too.
+check would reject a right answer from a learner too. ``--device cuda`` makes CUDA torch's
+default device (``torch.set_default_device``), as for a learner who works on a GPU.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ matplotlib.use("Agg")  # setup cells may import pyplot; no windows from a benchm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib.grading as grading  # noqa: E402
+from benchmarks import common  # noqa: E402
 
 CHECK = "rl.grading.check("
 
@@ -84,17 +86,21 @@ def measure(repeats: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="time each exercise check on CPU")
     parser.add_argument("--repeats", type=int, default=5)
-    repeats = parser.parse_args().repeats
+    common.add_device_argument(parser)
+    args = parser.parse_args()
+    repeats, device = args.repeats, common.chosen_device(args.device)
+    torch.set_default_device(device)
     rows = measure(repeats)
     print(f"{'task':18s} {'function':24s} {'cases':>5s} {'first ms':>9s} {'median ms':>10s} {'ms/case':>8s}")
     for r in rows:
         print(f"{r['task']:18s} {r['function']:24s} {r['cases']:5d} {r['first_ms']:9.1f} "
               f"{r['median_ms']:10.1f} {r['per_case_ms']:8.1f}")
-    out = ROOT / "benchmarks" / "results" / "grading_checks.json"
+    out = common.results_path("grading_checks", device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "torch": torch.__version__,
                                "threads": torch.get_num_threads(), "repeats": repeats,
-                               "rows": rows}, indent=2) + "\n")
+                               "device": device.type, "rows": rows,
+                               "command": " ".join(["python benchmarks/grading_checks.py", *sys.argv[1:]])}, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
     broken = {r["task"]: r["solution_fails_seeds"] for r in rows if r["solution_fails_seeds"]}
     if broken:  # a check that rejects its own solution would also reject a right learner

@@ -8,11 +8,14 @@ so any layer may use it. Wrong numbers, of any type, raise ``ValueError``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
+from pathlib import Path
 
+import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def integer(name: str, value: object, low: int | None = None, high: int | None = None) -> int:
@@ -23,6 +26,13 @@ def integer(name: str, value: object, low: int | None = None, high: int | None =
     if (low is not None and number < low) or (high is not None and number > high):
         raise ValueError(f"{name} must be an integer {_range(low, high)}, got {number}")
     return number
+
+
+def count(name: str, value: object) -> int:
+    """A positive integer (sizes, counts, batch sizes): ``integer(name, value, low=1)`` worded so."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def real(name: str, value: object, low: float | None = None, high: float | None = None,
@@ -66,6 +76,111 @@ def message(value: object, name: str = "message") -> None:
             raise TypeError(f"{name}[{key!r}] must be a floating-point tensor, got {got}")
         if not torch.isfinite(entry).all():
             raise ValueError(f"{name}[{key!r}] contains NaN or inf; fix the client's loss first")
+
+
+def all_finite(tensor: Tensor) -> bool:
+    """No NaN or inf anywhere, in one cheap reduction: any NaN/inf makes the sum non-finite.
+
+    Only when the sum is not finite (a NaN/inf, or an overflow of large finite values) is
+    the exact element-wise test run, so large messages are checked at the cost of one sum.
+    """
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
+def gradient_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
+    """Shapes, dtypes, devices and finiteness of a (∂W, ∂b) pair; raises a clear error."""
+    if not isinstance(grad_weight, Tensor) or not isinstance(grad_bias, Tensor):
+        raise TypeError("grad_weight and grad_bias must be torch tensors")
+    if grad_weight.ndim < 2 or grad_weight.shape[:-1] != grad_bias.shape:
+        raise ValueError(
+            f"grad_weight must be (..., h, d) and grad_bias (..., h); got {tuple(grad_weight.shape)} "
+            f"and {tuple(grad_bias.shape)}. Did you pass the gradients of the same layer?")
+    if not grad_weight.is_floating_point() or grad_weight.dtype != grad_bias.dtype:
+        raise TypeError(f"gradients must share one floating dtype, got {grad_weight.dtype} and "
+                        f"{grad_bias.dtype}")
+    if grad_weight.device != grad_bias.device:
+        raise ValueError(f"gradients live on different devices: {grad_weight.device} and "
+                         f"{grad_bias.device}")
+    if not (all_finite(grad_weight) and all_finite(grad_bias)):
+        raise ValueError("the gradients contain NaN or inf; a closed form would return garbage. "
+                         "Check the client's loss (e.g. log of 0) before attacking.")
+
+
+def layer_gradients(grads: Mapping[str, Tensor], name: str, parts: Sequence[str]) -> list[Tensor]:
+    """``grads[f"{name}.{part}"]`` for each part, or a ValueError naming the missing keys."""
+    keys = [f"{name}.{part}" for part in parts]
+    missing = [key for key in keys if key not in grads]
+    if missing:
+        raise ValueError(f"the gradient dict has no {missing}; it should be keyed like "
+                         f"model.named_parameters() (it has {sorted(grads)[:6]}...)")
+    return [grads[key] for key in keys]
+
+
+def client_batch(model: nn.Module, x: Tensor, y: Tensor) -> None:
+    """A client's batch (x, y) fits ``model``: same batch size, device and dtype; clear errors."""
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        raise ValueError("the model has no parameters, so a client has no gradient to send")
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y need the same batch size in dim 0, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    if x.device != parameter.device or y.device != parameter.device:
+        raise ValueError(f"model is on {parameter.device} but x is on {x.device} and y on "
+                         f"{y.device}; move them with .to(device)")
+    if x.dtype != parameter.dtype:
+        raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}; cast one of them")
+
+
+def path(name: str, value: object) -> Path:
+    """A file or folder path: a non-empty ``str`` or ``os.PathLike`` (``""`` would mean the
+    current folder, silently)."""
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or pathlib.Path), got {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{name} must be a non-empty path, got {value!r}")
+    return Path(text).expanduser()
+
+
+def limit(what: str, amount: float, most: float, unit: str, advice: str) -> None:
+    """Refuse a request whose cost would exceed ``most``, stating the cost and the limit.
+
+    ``unit`` is appended to the numbers: ``"B"`` gives "24 GB", ``" equations"`` "3 M equations".
+    """
+    if amount > most:
+        raise ValueError(f"{what} would need {_amount(amount)}{unit}, over the limit of "
+                         f"{_amount(most)}{unit}; {advice}")
+
+
+def tensor(name: str, value: object, arrays: bool = False) -> Tensor:
+    """A real-valued tensor with at least one element and no NaN or inf.
+
+    With ``arrays``, NumPy arrays are accepted too (converted without copying). Complex and
+    boolean tensors are refused: no metric or attack in the kit is defined on them.
+    """
+    if arrays and isinstance(value, np.ndarray):
+        if value.dtype.kind not in "uif":
+            raise TypeError(f"{name} must hold real numbers, got a NumPy array of {value.dtype}")
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, Tensor):
+        kinds = "a torch tensor or NumPy array" if arrays else "a torch tensor"
+        raise TypeError(f"{name} must be {kinds}, got {type(value).__name__}")
+    if value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(value.shape)})")
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return value
+
+
+def _amount(value: float) -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.3g} {suffix}"
+    return f"{value:.3g}"
 
 
 def _range(low: float | None, high: float | None) -> str:

@@ -1,7 +1,9 @@
 """When can inputs be reconstructed? The paper's counting conditions, checked numerically.
 
 * Batches (chapter 02, Claim 2): a batch of B inputs needs h ≥ B first-layer units.
-* Convolutions (chapter 03, Claim 3): a conv layer needs h ≥ (d/d′)² C kernels.
+* Convolutions (chapter 03, Claim 3): a conv layer needs h ≥ (d/d′)² C kernels. The integer
+  geometry (``conv_output_width``, ``min_kernels``, ``covered_width``) lives in
+  :mod:`recon_lib.geometry` and is re-exported here; this module measures what it misses.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from . import analytic, conv
+from . import _validate as check
+from . import conv, models
+from .geometry import conv_output_width, covered_width, effective_output_width, min_kernels  # noqa: F401
 
 
 # --- Batches (chapter 02) ------------------------------------------------------------------
@@ -36,8 +40,7 @@ def generic_rank(h: int, batch_size: int, d: int) -> int:
 
 def _check_counts(**counts: int) -> None:
     for name, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check.count(name, value)
 
 
 def first_layer_deltas(model: nn.Module, x: Tensor, y: Tensor,
@@ -48,7 +51,7 @@ def first_layer_deltas(model: nn.Module, x: Tensor, y: Tensor,
     private batch, so no attack may call it. ``loss`` averages over the batch like
     :func:`recon_lib.fl.client_update` (cross-entropy by default).
     """
-    name, layer = analytic.first_layer(model)
+    name, layer = models.first_layer(model)
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"{name} is {type(layer).__name__}; Δ is defined for a first nn.Linear")
     outputs: list[Tensor] = []
@@ -97,67 +100,6 @@ def same_gradient_batch(delta: Tensor, x: Tensor, target: Tensor) -> Tensor:
 
 
 # --- Convolutions (chapter 03) -------------------------------------------------------------
-def _check_conv(d: int, k: int, s: int, p: int, dilation: int) -> None:
-    _check_counts(d=d, k=k, s=s, dilation=dilation)
-    if isinstance(p, bool) or not isinstance(p, int) or p < 0:
-        raise ValueError(f"padding p must be a non-negative integer, got {p!r}")
-
-
-def conv_output_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
-    """d′ = ⌊(d + 2p − dilation·(k − 1) − 1)/s⌋ + 1, the output width of a conv (Claim 3).
-
-    With dilation 1 this is the paper's ⌊(d + 2p − k)/s⌋ + 1. Raises ValueError when the
-    padded input is narrower than the (dilated) kernel, so that no output exists.
-    """
-    _check_conv(d, k, s, p, dilation)
-    reach = dilation * (k - 1) + 1
-    if d + 2 * p < reach:
-        raise ValueError(f"the padded input (d + 2p = {d + 2 * p}) is narrower than the kernel "
-                         f"({reach}); no output exists")
-    return (d + 2 * p - reach) // s + 1
-
-
-def min_kernels(d: int, C: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
-    """The paper's kernel bound h ≥ (d/d′)² C as the smallest integer h (Claim 3, chapter 03).
-
-    Counting: h kernels give h·d′² equations for C·d² unknowns, so full column rank needs
-    h·d′² ≥ C·d². Necessary, not sufficient: see :func:`covered_width` for what it misses.
-    Exact integer arithmetic, ⌈C d² / d′²⌉: e.g. 3×32×32, k=5, s=2, p=2 gives d′=16 and 12.
-    """
-    _check_counts(C=C)
-    width = conv_output_width(d, k, s, p, dilation)
-    return -(-C * d * d // (width * width))
-
-
-def _taps(d: int, k: int, s: int, p: int, dilation: int) -> Tensor:
-    """d′ × k input positions read by each output position's kernel taps along one axis."""
-    width = conv_output_width(d, k, s, p, dilation)
-    return torch.arange(width)[:, None] * s - p + torch.arange(k)[None, :] * dilation
-
-
-def covered_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
-    """How many of the d input positions along one axis some kernel tap ever reads.
-
-    An input pixel no window touches has a zero column in A, so no number of kernels can
-    recover it: this happens when the stride exceeds the kernel's reach (pixels skipped
-    between windows) or when ⌊·⌋ in d′ drops the last pixels (border). The course's own
-    refinement of the count (not in the paper).
-    """
-    taps = _taps(d, k, s, p, dilation)
-    return int(torch.unique(taps[(taps >= 0) & (taps < d)]).numel())
-
-
-def effective_output_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
-    """How many of the d′ output positions along one axis read at least one real input pixel.
-
-    Outputs whose window lies entirely in the zero padding give rows of zeros in A: they are
-    counted by h·d′² but carry no equation. Large padding makes d′ > d and the paper's count
-    (d/d′)² C smaller than C, which no layer can beat (the course's refinement).
-    """
-    taps = _taps(d, k, s, p, dilation)
-    return int(((taps >= 0) & (taps < d)).any(dim=1).sum())
-
-
 def bound_gap(d: int, k: int, s: int = 1, p: int = 0, dilation: int = 1) -> str:
     """What the count h·d′² ≥ C·d² overlooks for this geometry (chapter 03's table flags).
 

@@ -8,9 +8,9 @@ transposed convolution that backpropagation computes), so memory stays O(image) 
 3×224×224 input costs a few hundred convolutions instead of a 150 000² matrix.
 
 Also here: :class:`WeightGradMap` (a conv's weight gradient as more linear equations on its
-input, the idea of R-GAP, Zhu & Blaschko 2021), the inverses of the activations between conv
-layers (a small registry), :func:`conv_stack` (a CNN read as conv stages) and the condition
-number of a layer (dense, or per frequency for stride 1).
+input, the idea of R-GAP, Zhu & Blaschko 2021), :func:`conv_stack` (a CNN read as conv stages)
+and the condition number of a layer (dense, or per frequency for stride 1). The inverses of the
+activations between conv layers are in :mod:`recon_lib.activations` (re-exported here).
 
 Reference for the solver: Hestenes & Stiefel (1952), CG applied to the normal equations
 AᵀA x = Aᵀ y in the "CGLS" form of Björck, *Numerical Methods for Least Squares Problems*
@@ -26,6 +26,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from . import geometry
+from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activation)
+    ACTIVATION_INVERSES,
+    NOT_INVERTIBLE,
+    Inverse,
+    invert_activation,
+    register_inverse,
+)
+
 Shape = tuple[int, int, int]
 
 
@@ -38,12 +47,19 @@ def _int_padding(layer: nn.Conv2d) -> tuple[int, int]:
     if layer.padding == "valid":
         return 0, 0
     if layer.padding == "same":
-        reach = [d * (k - 1) for d, k in zip(layer.dilation, layer.kernel_size)]
+        reach = [d * (k - 1) for d, k in zip(layer.dilation, layer.kernel_size, strict=True)]
         if any(r % 2 for r in reach):
             raise TypeError("padding='same' with an even kernel pads asymmetrically, which the "
                             "course does not support; use an odd kernel or integer padding")
         return reach[0] // 2, reach[1] // 2
     return _pair(layer.padding)
+
+
+def layer_geometry(layer: nn.Conv2d) -> dict[str, tuple[int, int]]:
+    """Kernel size k, stride s, integer padding p and dilation of a conv layer, per axis, as the
+    keyword arguments of :mod:`recon_lib.geometry` (``geometry.kernel_bound(shape, **…)``)."""
+    return {"k": tuple(layer.kernel_size), "s": tuple(layer.stride), "p": _int_padding(layer),
+            "dilation": tuple(layer.dilation)}
 
 
 def check_layer(layer: nn.Module) -> nn.Conv2d:
@@ -77,13 +93,7 @@ def out_shape(layer: nn.Conv2d, in_shape: Sequence[int]) -> Shape:
     if len(shape) != 3 or shape[0] != layer.in_channels:
         raise ValueError(f"in_shape must be (C, H, W) with C = {layer.in_channels} input channels, "
                          f"got {tuple(in_shape)}")
-    widths = []
-    for size, k, s, p, dil in zip(shape[1:], layer.kernel_size, layer.stride, _int_padding(layer),
-                                  layer.dilation):
-        width = (size + 2 * p - dil * (k - 1) - 1) // s + 1
-        if width < 1:
-            raise ValueError(f"an input of size {size} is smaller than the (padded, dilated) kernel")
-        widths.append(width)
+    widths = geometry.output_size(shape, **layer_geometry(layer))
     return layer.out_channels, widths[0], widths[1]
 
 
@@ -125,10 +135,10 @@ class ConvMap:
         """
         weight = self.layer.weight.detach().to(y.dtype)
         padding = _int_padding(self.layer)
-        reach = [d * (k - 1) for d, k in zip(self.layer.dilation, self.layer.kernel_size)]
-        if self.layer.stride == (1, 1) and all(p <= r for p, r in zip(padding, reach)):
+        reach = [d * (k - 1) for d, k in zip(self.layer.dilation, self.layer.kernel_size, strict=True)]
+        if self.layer.stride == (1, 1) and all(p <= r for p, r in zip(padding, reach, strict=True)):
             flipped = weight.flip(2, 3).transpose(0, 1)
-            return F.conv2d(y, flipped, None, padding=[r - p for r, p in zip(reach, padding)],
+            return F.conv2d(y, flipped, None, padding=[r - p for r, p in zip(reach, padding, strict=True)],
                             dilation=self.layer.dilation)
         return torch.nn.grad.conv2d_input((y.shape[0], *self.in_shape), weight, y, **self._args())
 
@@ -277,78 +287,6 @@ def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-
     return cgls(apply, adjoint, torch.cat([y.flatten(1), scale * target.flatten(1)], 1), tol, max_iter)
 
 
-# --- Undoing the activations between conv layers ---------------------------------------------
-Inverse = Callable[[nn.Module, Tensor], Tensor]
-ACTIVATION_INVERSES: dict[type[nn.Module], Inverse] = {}
-NOT_INVERTIBLE: dict[type[nn.Module], str] = {
-    nn.ReLU: "ReLU maps every negative pre-activation to 0, so those values (about half of "
-             "them) are lost and the equations of the next conv are missing; use sigmoid, tanh or "
-             "leaky ReLU, or gradient matching (chapter 04)",
-    nn.GELU: "GELU is not one-to-one (it has a minimum near −0.75), so its input is ambiguous",
-    nn.MaxPool2d: "max pooling keeps one value per window and discards the rest",
-    nn.AvgPool2d: "average pooling is a conv with fewer outputs than inputs: not invertible alone",
-    nn.BatchNorm2d: "batch norm in train mode mixes the batch; fold it into the conv first",
-}
-
-
-def register_inverse(kind: type[nn.Module]) -> Callable[[Inverse], Inverse]:
-    """Register the inverse of an element-wise activation (the opacus-style registry)."""
-    def decorate(inverse: Inverse) -> Inverse:
-        ACTIVATION_INVERSES[kind] = inverse
-        return inverse
-    return decorate
-
-
-def _check_range(a: Tensor, low: float, high: float, name: str) -> None:
-    if not bool(((a > low) & (a < high)).all()):
-        raise ValueError(f"recovered {name} outputs leave its open range ({low}, {high}) "
-                         f"(min {float(a.min()):.3g}, max {float(a.max()):.3g}): the layer above was "
-                         "not inverted exactly (too few kernels?); pass strict=False to clamp")
-
-
-@register_inverse(nn.Sigmoid)
-def _sigmoid_inverse(_: nn.Module, a: Tensor) -> Tensor:
-    _check_range(a, 0.0, 1.0, "sigmoid")
-    return torch.logit(a)
-
-
-@register_inverse(nn.Tanh)
-def _tanh_inverse(_: nn.Module, a: Tensor) -> Tensor:
-    _check_range(a, -1.0, 1.0, "tanh")
-    return torch.atanh(a)
-
-
-@register_inverse(nn.LeakyReLU)
-def _leaky_relu_inverse(module: nn.Module, a: Tensor) -> Tensor:
-    if module.negative_slope <= 0:
-        raise ValueError(f"negative_slope={module.negative_slope} makes leaky ReLU not invertible")
-    return torch.where(a >= 0, a, a / module.negative_slope)
-
-
-@register_inverse(nn.Identity)
-def _identity_inverse(_: nn.Module, a: Tensor) -> Tensor:
-    return a
-
-
-def invert_activation(module: nn.Module, a: Tensor, strict: bool = True) -> Tensor:
-    """The pre-activation z with module(z) = a, for the activations in the registry.
-
-    With ``strict=False`` values outside the activation's range (what an inexact solve of the
-    layer above produces) are clamped just inside it instead of raising.
-    """
-    kind = type(module)
-    if kind in NOT_INVERTIBLE:
-        raise ValueError(f"cannot invert {kind.__name__}: {NOT_INVERTIBLE[kind]}")
-    if kind not in ACTIVATION_INVERSES:
-        raise TypeError(f"no inverse registered for {kind.__name__}; known: "
-                        f"{sorted(k.__name__ for k in ACTIVATION_INVERSES)}")
-    if not strict and kind in (nn.Sigmoid, nn.Tanh):
-        low = 0.0 if kind is nn.Sigmoid else -1.0
-        margin = torch.finfo(a.dtype).eps
-        a = a.clamp(low + margin, 1.0 - margin)
-    return ACTIVATION_INVERSES[kind](module, a)
-
-
 # --- Reading a CNN as a stack of (conv, activation) stages -----------------------------------
 @dataclass(frozen=True)
 class Stage:
@@ -385,7 +323,8 @@ def conv_stack(model: nn.Module, in_shape: Sequence[int]) -> tuple[list[Stage], 
         else:
             raise TypeError(f"layer {name} ({type(module).__name__}) is not supported between the input "
                             "and the first Linear: use Conv2d, one activation per conv, then Flatten"
-                            + (f" ({NOT_INVERTIBLE[type(module)]})" if type(module) in NOT_INVERTIBLE else ""))
+                            + (f" ({NOT_INVERTIBLE[type(module)]})"
+                               if type(module) in NOT_INVERTIBLE else ""))
     raise TypeError("the model has no Flatten followed by a Linear layer after its convolutions")
 
 

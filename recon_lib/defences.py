@@ -30,15 +30,15 @@ import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
-import sympy as sp
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from . import _validate as check
-from . import fl
+from .defence_theory import dp_psnr_bound, noise_error, predicted_mse, pruning_threshold  # noqa: F401
 
 Message = dict[str, Tensor]
 
@@ -63,11 +63,23 @@ def _rows(g: Tensor, per_client: bool) -> Tensor:
     return g.flatten(1) if per_client else g.reshape(1, -1)
 
 
+def keep_count(n: int, ratio: float) -> int:
+    """How many of ``n`` entries top-k pruning at ``ratio`` keeps: k = max(1, ⌈(1 − ratio)·n⌉), exactly.
+
+    The ratio is read as the simplest fraction within round-off of the float (0.99 → 99/100,
+    1/3 → 1/3), so the count is what the ratio means, not what float arithmetic makes of it:
+    in floats (1 − 0.99)·5000 is 50.00000000000004, whose ceiling would keep 51.
+    """
+    exact = Fraction(ratio).limit_denominator(10**9)
+    return max(1, math.ceil((1 - exact) * n))
+
+
 def prune(message: Mapping[str, Tensor], ratio: float, *, per_client: bool = False) -> Message:
     """Top-k pruning: zero the ``ratio`` fraction of smallest-magnitude entries in each tensor.
 
-    ``ratio`` = 0 keeps everything; 0.99 keeps the largest 1 % (at least one entry per tensor).
-    Ties at the threshold are broken by position (``torch.topk``), so exactly k entries survive.
+    ``ratio`` = 0 keeps everything; 0.99 keeps the largest 1 % (at least one entry per tensor);
+    the count is :func:`keep_count`, computed exactly. Ties at the threshold are broken by
+    position (``torch.topk``), so exactly k entries survive.
     With ``per_client=True`` dim 0 indexes clients and each client prunes its own message.
     """
     check.message(message)
@@ -77,7 +89,7 @@ def prune(message: Mapping[str, Tensor], ratio: float, *, per_client: bool = Fal
     pruned = {}
     for name, g in message.items():
         rows = _rows(g, per_client)
-        keep = max(1, math.ceil((1 - ratio) * rows.shape[1]))
+        keep = keep_count(rows.shape[1], ratio)
         mask = torch.zeros_like(rows, dtype=torch.bool)
         mask.scatter_(1, torch.topk(rows.abs(), keep, dim=1).indices, True)
         pruned[name] = (rows * mask).reshape(g.shape)
@@ -123,7 +135,7 @@ def secure_aggregate(messages: Mapping[str, Tensor]) -> Message:
 # --- Defences on the client's procedure ------------------------------------------------------
 def client_messages(model: nn.Module, xs: Tensor, ys: Tensor) -> Message:
     """FedSGD messages of N clients of B images each (xs: N × B × ...), in one vmapped call."""
-    fl._check_inputs(model, xs.flatten(0, 1), ys.flatten())
+    check.client_batch(model, xs.flatten(0, 1), ys.flatten())
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
     def loss(p: Mapping[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
@@ -146,7 +158,7 @@ def dp_update(model: nn.Module, x: Tensor, y: Tensor, *, clip: float, noise_mult
     from opacus import GradSampleModule  # imported here: Opacus takes seconds to import
     from opacus.optimizers import DPOptimizer
 
-    fl._check_inputs(model, x, y)
+    check.client_batch(model, x, y)
     clip = check.positive("clip", clip)
     sigma = check.nonnegative("noise_multiplier", noise_multiplier)
     wrapped = GradSampleModule(copy.deepcopy(model))
@@ -208,7 +220,7 @@ def fedavg_updates(model: nn.Module, xs: Tensor, ys: Tensor, *, local_steps: int
     to ∂bᵢ, so the ratio is still x: local steps do *not* stop the closed form (chapter 07
     asserts it); they confuse attacks that simulate a single step.
     """
-    fl._check_inputs(model, xs.flatten(0, 1), ys.flatten())
+    check.client_batch(model, xs.flatten(0, 1), ys.flatten())
     steps = check.integer("local_steps", local_steps, low=1)
     lr = check.positive("lr", lr)
     start = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
@@ -242,7 +254,7 @@ def _dp_messages(model: nn.Module, xs: Tensor, ys: Tensor, sigma: float,
                  generator: torch.Generator) -> Message:
     """N clients' DP-SGD messages, one Opacus call per client (each draws its own noise)."""
     messages = [dp_update(model, x, y, clip=CLIP, noise_multiplier=sigma, generator=generator)
-                for x, y in zip(xs, ys)]
+                for x, y in zip(xs, ys, strict=True)]
     return {name: torch.stack([m[name] for m in messages]) for name in messages[0]}
 
 
@@ -295,26 +307,30 @@ def _plain(model: nn.Module, xs: Tensor, ys: Tensor, strength: float, gen: torch
 
 
 DEFENCES: dict[str, Defence] = {
-    "dp": Defence("DP-SGD (clip C=1 + noise)", "noise multiplier σ", 0.0, 1.0,
-                  (0.0, 0.001, 0.01, 1.0), (0.0, 1e-4, 1e-3, 0.01, 0.1, 0.5, 1.0, 2.0),
-                  _dp_messages, mean=_dp_round),
-    "prune": Defence("top-k pruning", "pruning ratio", 0.0, 0.99, (0.0, 0.9, 0.99),
-                     (0.0, 0.5, 0.9, 0.95, 0.99, 0.999),
-                     lambda m, xs, ys, s, g: prune(client_messages(m, xs, ys), s, per_client=True)),
-    "quantize": Defence("quantisation", "bits", 32, 2, (32, 8, 2), (32, 16, 8, 6, 4, 3, 2, 1),
-                        lambda m, xs, ys, s, g: quantize(client_messages(m, xs, ys), int(s),
-                                                         per_client=True)),
-    "batch": Defence("larger local batch", "batch size B", 1, 16, (1, 4, 16), (1, 2, 4, 8, 16, 32),
-                     _plain, batch=lambda s, base: int(s)),
-    "secure_aggregation": Defence("secure aggregation", "clients N", 1, 16, (1, 4, 16),
-                                  (1, 2, 4, 8, 16, 32), _plain, clients=lambda s: int(s)),
-    "local_steps": Defence("FedAvg local steps", "local steps E", 1, 10, (1, 10), (1, 2, 5, 10, 20),
-                           lambda m, xs, ys, s, g: fedavg_updates(m, xs, ys, local_steps=int(s),
-                                                                  lr=LOCAL_LR)),
+    "dp": Defence(title="DP-SGD (clip C=1 + noise)", knob="noise multiplier σ", off=0.0, recommended=1.0,
+                  quick=(0.0, 0.001, 0.01, 1.0), full=(0.0, 1e-4, 1e-3, 0.01, 0.1, 0.5, 1.0, 2.0),
+                  send=_dp_messages, mean=_dp_round),
+    "prune": Defence(title="top-k pruning", knob="pruning ratio", off=0.0, recommended=0.99,
+                     quick=(0.0, 0.9, 0.99), full=(0.0, 0.5, 0.9, 0.95, 0.99, 0.999),
+                     send=lambda m, xs, ys, s, g: prune(client_messages(m, xs, ys), s, per_client=True)),
+    "quantize": Defence(title="quantisation", knob="bits", off=32, recommended=2,
+                        quick=(32, 8, 2), full=(32, 16, 8, 6, 4, 3, 2, 1),
+                        send=lambda m, xs, ys, s, g: quantize(client_messages(m, xs, ys), int(s),
+                                                              per_client=True)),
+    "batch": Defence(title="larger local batch", knob="batch size B", off=1, recommended=16,
+                     quick=(1, 4, 16), full=(1, 2, 4, 8, 16, 32), send=_plain,
+                     batch=lambda s, base: int(s)),
+    "secure_aggregation": Defence(title="secure aggregation", knob="clients N", off=1, recommended=16,
+                                  quick=(1, 4, 16), full=(1, 2, 4, 8, 16, 32), send=_plain,
+                                  clients=lambda s: int(s)),
+    "local_steps": Defence(title="FedAvg local steps", knob="local steps E", off=1, recommended=10,
+                           quick=(1, 10), full=(1, 2, 5, 10, 20),
+                           send=lambda m, xs, ys, s, g: fedavg_updates(m, xs, ys, local_steps=int(s),
+                                                                       lr=LOCAL_LR)),
 }
 
 
-NO_DEFENCE = Defence("no defence", "-", 0, 0, (0,), (0,), _plain)
+NO_DEFENCE = Defence(title="no defence", knob="-", off=0, recommended=0, quick=(0,), full=(0,), send=_plain)
 
 
 def noise_generator(model: nn.Module, seed: int) -> torch.Generator:
@@ -344,54 +360,3 @@ def server_view(name: str, model: nn.Module, x: Tensor, y: Tensor, strength: flo
     generator = noise_generator(model, seed)
     stacked = defence.send(model, x.unflatten(0, (n, -1)), y.unflatten(0, (n, -1)), strength, generator)
     return secure_aggregate(stacked)
-
-
-# --- The theory of the chapter, in sympy and closed form (the course's own derivations) -------
-def noise_error() -> tuple[sp.Expr, sp.Expr]:
-    """The closed form under noise, exactly and to first order (sympy).
-
-    With ∂W = δx + ε_W and ∂b = δ + ε_b the server computes (δx + ε_W)/(δ + ε_b); its error
-    to first order in the noise is (ε_W − x ε_b)/δ. Returns ``(exact error, first-order error)``.
-    """
-    x, delta, e_w, e_b, t = sp.symbols("x delta epsilon_W epsilon_b t", real=True)
-    exact = (delta * x + e_w) / (delta + e_b) - x
-    first = sp.series(exact.subs({e_w: t * e_w, e_b: t * e_b}), t, 0, 2).removeO().subs(t, 1)
-    return sp.simplify(exact), sp.simplify(first)
-
-
-def predicted_mse(delta: Tensor, x: Tensor, std: float) -> float:
-    """First-order MSE of :func:`recon_lib.analytic.invert_linear` under N(0, std²) noise.
-
-    The least-squares combination of h units has per-pixel error Σᵢ δᵢ(ε_Wᵢⱼ − xⱼ ε_bᵢ)/Σᵢ δᵢ²,
-    whose variance is std²(1 + xⱼ²)/Σᵢ δᵢ²; averaged over pixels, std²(1 + mean x²)/Σᵢ δᵢ².
-    """
-    std = check.nonnegative("std", std)
-    total = float(delta.double().square().sum())
-    if total == 0:
-        raise ValueError("every δ is zero: the closed form has no usable unit to predict")
-    return std ** 2 * (1 + float(x.double().square().mean())) / total
-
-
-def dp_psnr_bound(noise_multiplier: float, x: Tensor) -> float:
-    """Best expected PSNR of the (unclamped) closed form on a one-sample DP-SGD message.
-
-    After clipping, ‖g‖ ≤ C, and the first layer alone has ‖g‖² ≥ Σδᵢ²(1 + ‖x‖²); noise of std
-    σC then gives MSE ≥ σ²(1 + mean x²)(1 + ‖x‖²) (:func:`predicted_mse`): a bound set by σ
-    and the image alone — not by C, the model or the loss. First order: it holds while the
-    noise is small against δ (bound well above the PSNR of a blank guess); for larger σ the
-    noisy ∂b also shrinks the estimate and the closed form simply returns noise.
-    """
-    sigma = check.positive("noise_multiplier", noise_multiplier)
-    flat = x.double().flatten()
-    floor = sigma ** 2 * (1 + float(flat.square().mean())) * (1 + float(flat.square().sum()))
-    return -10 * math.log10(floor)
-
-
-def pruning_threshold() -> sp.Expr:
-    """Largest pruning ratio p that leaves B·d equations for B·d unknown pixels (sympy).
-
-    ∇W = (1/B) Δ Xᵀ: each of the d pixel columns needs B surviving entries among its h, so in
-    all (1 − p)·h·d ≥ B·d, i.e. p ≤ 1 − B/h. A necessary count, as for Claims 2 and 3.
-    """
-    p, h, d, b = sp.symbols("p h d B", positive=True)
-    return sp.solve(sp.Eq((1 - p) * h * d, b * d), p)[0]

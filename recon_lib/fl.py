@@ -14,24 +14,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
+from . import _validate as check
+
 Loss = Callable[[Tensor, Tensor], Tensor]
 Message = dict[str, Tensor]
-
-
-def _check_inputs(model: nn.Module, x: Tensor, y: Tensor) -> None:
-    parameter = next(model.parameters(), None)
-    if parameter is None:
-        raise ValueError("the model has no parameters, so a client has no gradient to send")
-    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-        raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
-    if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y need the same batch size in dim 0, got shapes "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
-    if x.device != parameter.device or y.device != parameter.device:
-        raise ValueError(f"model is on {parameter.device} but x is on {x.device} and y on "
-                         f"{y.device}; move them with .to(device)")
-    if x.dtype != parameter.dtype:
-        raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}; cast one of them")
+_check_inputs = check.client_batch  # the one check of (model, x, y), shared with defences
 
 
 def client_update(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = None) -> Message:

@@ -7,6 +7,10 @@
 
 Each model records the input shape it was built for as ``model.in_shape`` so that attacks
 can return images rather than flat vectors.
+
+Reading a model (what an attack needs to know about the victim): :func:`first_layer`, the
+first layer that does arithmetic on the input, walking past reshapes; :func:`last_linear`,
+the classification head.
 """
 from __future__ import annotations
 
@@ -14,7 +18,13 @@ from collections.abc import Sequence
 from math import prod
 
 import torch
+import torch.fx
 from torch import nn
+
+# Ops that only reshape the input; the first *real* layer is found by walking past them.
+PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity)
+PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
+PASS_THROUGH_FUNCTIONS = {torch.flatten, torch.reshape}
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
@@ -60,7 +70,7 @@ def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
         raise ValueError(f"widths and n_classes must be positive, got {list(widths)}, {n_classes}")
     sizes = [prod(shape), *widths]
     layers: list[nn.Module] = [nn.Flatten()]
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(fan_in, fan_out, bias=bias), make_activation(activation)]
     layers.append(nn.Linear(sizes[-1], n_classes, bias=bias))
     model = nn.Sequential(*layers)
@@ -109,7 +119,7 @@ def cnn(in_shape: Sequence[int], kernels: Sequence[int], n_classes: int, kernel_
         raise ValueError(f"need a C×H×W in_shape, positive kernel counts and classes; got {shape}, "
                          f"{list(kernels)}, {n_classes}")
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip([shape[0], *kernels[:-1]], kernels):
+    for fan_in, fan_out in zip([shape[0], *kernels[:-1]], kernels, strict=True):
         layers += [nn.Conv2d(fan_in, fan_out, kernel_size, stride, padding), make_activation(activation)]
     features = nn.Sequential(*layers)
     with torch.no_grad():
@@ -117,3 +127,65 @@ def cnn(in_shape: Sequence[int], kernels: Sequence[int], n_classes: int, kernel_
     model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_features, n_classes))
     model.in_shape = shape
     return model
+
+
+# --- Reading a model: its first layer and its head ---------------------------------------
+def _reads_shape_only(node: torch.fx.Node) -> bool:
+    """``x.shape`` or ``x.size()``: reads the shape, not the data."""
+    return ((node.op == "call_function" and node.target is getattr and node.args[1] == "shape")
+            or (node.op == "call_method" and node.target in {"size", "dim"}))
+
+
+def _first_in_sequence(model: nn.Sequential, prefix: str) -> tuple[str, nn.Module]:
+    """First non-reshaping module of a (possibly nested) ``nn.Sequential``."""
+    for name, module in model.named_children():
+        if isinstance(module, PASS_THROUGH_MODULES):
+            continue
+        if isinstance(module, nn.Sequential):
+            return _first_in_sequence(module, prefix=f"{prefix}{name}.")
+        return f"{prefix}{name}", module
+    raise TypeError("the nn.Sequential has no layer that acts on the input")
+
+
+def first_layer(model: nn.Module) -> tuple[str, nn.Module]:
+    """The first layer that does arithmetic on the input, walking past reshapes (Flatten, view).
+
+    Returns:
+        ``(qualified name, module)`` as in ``model.named_modules()``.
+
+    Raises:
+        TypeError: when the model cannot be traced, the input feeds several ops, or the first
+            op is not a module (e.g. ``x * 2``).
+    """
+    if isinstance(model, nn.Sequential):  # the common case: no tracing needed, microseconds
+        return _first_in_sequence(model, prefix="")
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception as error:  # noqa: BLE001 - fx raises many kinds; all mean "cannot trace"
+        raise TypeError(f"cannot follow the input through {type(model).__name__} "
+                        f"({error.__class__.__name__}); use an nn.Sequential or rl.models") from error
+    node = next(n for n in graph.nodes if n.op == "placeholder")
+    while True:
+        users = [user for user in node.users if not _reads_shape_only(user)]
+        if len(users) != 1:
+            raise TypeError(f"the input feeds {len(users)} ops; the closed form needs one first layer")
+        node = users[0]
+        if node.op == "call_module":
+            module = model.get_submodule(node.target)
+            if isinstance(module, PASS_THROUGH_MODULES):
+                continue
+            return node.target, module
+        if node.op == "call_method" and node.target in PASS_THROUGH_METHODS:
+            continue
+        if node.op == "call_function" and node.target in PASS_THROUGH_FUNCTIONS:
+            continue
+        raise TypeError(f"the input first goes through {node.format_node()}, which is not a layer "
+                        "the closed form knows")
+
+
+def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The last ``nn.Linear`` in module order: the classification head."""
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError(f"{type(model).__name__} has no nn.Linear head to read a label from")
+    return linears[-1]

@@ -1,7 +1,7 @@
 """Exact batch reconstruction: the leaked span, then a second-order solve (chapter 02).
 
 With a biased first Linear layer of h ≥ B units the message leaks the span of the batch in
-closed form (:func:`recon_lib.analytic.batch_span`, an orthonormal d × r basis V). Writing the
+closed form (:func:`recon_lib.span.batch_span`, an orthonormal d × r basis V). Writing the
 batch as X = C Vᵀ leaves only the B × r coefficients C unknown, and the message gives many
 more equations than that: h·d for the first layer alone. The gradient-matching residual
 
@@ -33,7 +33,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jacfwd
 from torch.nn import functional as F
 
-from . import analytic
+from . import _validate as check
+from .labels import recover_label_counts
+from .models import first_layer
+from .runtime import intra_op_threads, threads_for
+from .span import batch_span
 
 Message = Mapping[str, Tensor]
 
@@ -110,7 +114,7 @@ def _fastest_residual(model: nn.Module, target: Message, basis: Tensor, labels: 
 def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
             device: torch.device) -> Tensor:
     if labels is None:
-        return analytic.recover_label_counts(model, grads, batch_size).to(device)
+        return recover_label_counts(model, grads, batch_size).to(device)
     labels = torch.as_tensor(labels, device=device).long().reshape(-1)
     if labels.numel() != batch_size:
         raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
@@ -118,7 +122,7 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
 
 
 def _first_layer(model: nn.Module, grads: Message) -> str:
-    name, layer = analytic.first_layer(model)
+    name, layer = first_layer(model)
     if not isinstance(layer, nn.Linear) or layer.bias is None:
         raise TypeError(f"solve_batch needs a biased nn.Linear first layer (the span leaks there); "
                         f"{name} is {type(layer).__name__}"
@@ -140,7 +144,7 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         grads: the message, keyed like ``model.named_parameters()``.
         batch_size: B, known to the server.
         labels: the B labels if known; else read from the head's bias gradient as counts
-            (:func:`recon_lib.analytic.recover_label_counts`, repeats allowed).
+            (:func:`recon_lib.labels.recover_label_counts`, repeats allowed).
         max_evaluations: residual evaluations the solver may spend (each iteration costs one
             Jacobian of r × (B·r) entries plus one or more residuals).
         seed: seeds the start, U(0, 1) images projected onto the span.
@@ -151,12 +155,11 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         TypeError: the first layer is not a biased Linear. ValueError: bad batch size,
             labels, message (missing keys, NaN, zero gradient).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int (the client's B), got {batch_size!r}")
+    check.count("batch_size", batch_size)
     first = _first_layer(model, grads)
     grad_weight, grad_bias = grads[f"{first}.weight"], grads[f"{first}.bias"]
     device, shape = grad_weight.device, tuple(getattr(model, "in_shape", (grad_weight.shape[1],)))
-    basis = analytic.batch_span(grad_weight.to(dtype), grad_bias.to(dtype), batch_size)
+    basis = batch_span(grad_weight.to(dtype), grad_bias.to(dtype), batch_size)
     used = _labels(model, grads, batch_size, labels, device)
     target = {n: grads[n] for n, p in model.named_parameters() if p.requires_grad}
     generator = torch.Generator().manual_seed(seed)
@@ -166,9 +169,10 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
     def as_tensor(c: np.ndarray) -> Tensor:
         return torch.from_numpy(c).to(device=device, dtype=dtype)
 
-    fit = least_squares(lambda c: residual(as_tensor(c)).cpu().numpy(), start.flatten().cpu().numpy(),
-                        jac=lambda c: jacfwd(residual)(as_tensor(c)).cpu().numpy(), method="lm",
-                        xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_evaluations)
+    with intra_op_threads(threads_for(batch_size * basis.shape[0], device)):  # small: one thread
+        fit = least_squares(lambda c: residual(as_tensor(c)).cpu().numpy(), start.flatten().cpu().numpy(),
+                            jac=lambda c: jacfwd(residual)(as_tensor(c)).cpu().numpy(), method="lm",
+                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_evaluations)
     images = (as_tensor(fit.x).reshape(batch_size, -1) @ basis.T).reshape(batch_size, *shape)
     full = _residual(model, target, basis, used, shape)(as_tensor(fit.x))
     return Solution(images.to(grad_weight.dtype), used, float(full.square().sum()),

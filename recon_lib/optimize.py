@@ -12,8 +12,9 @@ stabilisers credited by Qian, Nassar & Hansen (2021): uniform initialisation in 
 range, prior information (here a box prior) and an orthogonality regulariser between the dummy
 images of a batch (its exact form is unknown; we use the published reading above).
 
-Settings are plain data: :class:`Options` and the named :data:`PRESETS` a learner can read
-and override (``gradient_matching(..., preset="dlg", steps=50)``). The attacker sees only the
+Settings are plain data (:mod:`recon_lib.presets`, re-exported here): :class:`Options` and
+the named :data:`PRESETS` a learner can read and override
+(``gradient_matching(..., preset="dlg", steps=50)``). The attacker sees only the
 model and the message, never the private data.
 
 Speed: restarts are one batched tensor program. The model's forward is ``vmap``-ed
@@ -32,133 +33,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
-from . import analytic, newton
+from . import _validate as check
+from . import newton
+from .labels import recover_label, recover_labels
 from .lbfgs import CompactLBFGS
-from .runtime import progress_bar
+from .models import first_layer, last_linear
+from .presets import CHOICES, PRESETS, Options, options  # noqa: F401  (the settings, re-exported)
+from .runtime import intra_op_threads, progress_bar, threads_for
+from .span import batch_span
 
 Message = Mapping[str, Tensor]
-
-
-# --- Settings: plain data a learner can read and override ------------------------------------
-@dataclass(frozen=True)
-class Options:
-    """Every knob of :func:`gradient_matching`; presets are partial overrides of these defaults.
-
-    Attributes:
-        distance: ``"euclidean"`` Σ‖g − g*‖² (DLG) or ``"cosine"`` 1 − cos(g, g*) (Geiping).
-        init: dummy start, ``"uniform"`` U(0, 1), the pixel range, or ``"gaussian"`` N(0, 1).
-        label: ``"recover"`` (read from the head's gradient: iDLG for one image, the B most
-            negative bias entries for a batch of distinct labels) or ``"joint"`` (a soft label
-            optimised with the image, DLG). Ignored when ``labels`` are given.
-        optimizer: ``"lbfgs"`` (torch's), ``"compact_lbfgs"`` (:mod:`recon_lib.lbfgs`: the same
-            method, vectorised for long memories, backtracking line search), ``"adam"`` or
-            ``"levenberg_marquardt"`` (``span=True`` only:
-            chapter 02's :func:`recon_lib.newton.solve_batch`; restarts run one after another).
-        lr: learning rate (L-BFGS step scale or Adam's lr).
-        steps: optimiser iterations at most.
-        tol: stop as soon as a restart's matching loss falls below this (iDLG uses 1e-6).
-        rtol: also stop below ``rtol · ‖g*‖²`` (Euclidean distance only): a scale-free threshold,
-            since the loss scales with the size of the message.
-        tv: weight of the total variation prior (0 = off).
-        orthogonality: weight λ of the orthogonality regulariser between dummy images (0 = off).
-        box: ``None``; ``"clamp"`` projects the images into [0, 1] every ``check_every``
-            iterations; ``"penalty"`` adds ``box_weight`` · Σ (distance outside [0, 1])².
-        box_weight: weight of the box penalty.
-        restarts: independent starts run side by side; the lowest matching loss wins.
-        line_search: torch L-BFGS line search, ``"strong_wolfe"`` or ``None`` (fixed step, as DLG);
-            ``compact_lbfgs`` always backtracks from the full step (Armijo).
-        history: L-BFGS history size.
-        check_every: iterations between progress updates, early-stop checks and box projection.
-        lr_decay: Adam only: divide the lr by 10 at 3/8, 5/8 and 7/8 of the steps (Geiping).
-        dtype: ``"float32"`` or ``"float64"`` (the attacker may compute in double precision).
-    """
-
-    distance: str = "euclidean"
-    init: str = "uniform"
-    label: str = "recover"
-    optimizer: str = "lbfgs"
-    lr: float = 1.0
-    steps: int = 300
-    tol: float = 1e-6
-    rtol: float = 0.0
-    tv: float = 0.0
-    orthogonality: float = 0.0
-    box: str | None = None
-    box_weight: float = 1.0
-    restarts: int = 1
-    line_search: str | None = "strong_wolfe"
-    history: int = 100
-    check_every: int = 10
-    lr_decay: bool = False
-    dtype: str = "float32"
-
-
-PRESETS: dict[str, dict[str, object]] = {
-    # Zhu et al. 2019 as published: 300 calls of torch's L-BFGS (lr 1, 20 iterations each, no line search).
-    "dlg": dict(distance="euclidean", init="gaussian", label="joint", optimizer="lbfgs", lr=1.0,
-                steps=6000, check_every=20, line_search=None, tol=0.0),
-    # Zhao et al. 2020: DLG with the label read from the gradient, stop at a matching loss of 1e-6.
-    "idlg": dict(distance="euclidean", init="gaussian", label="recover", optimizer="lbfgs", lr=1.0,
-                 steps=6000, check_every=20, line_search=None, tol=1e-6),
-    # Geiping et al. 2020: cosine distance + TV, Adam with step decay, box constraint, restarts.
-    "inverting_gradients": dict(distance="cosine", tv=1e-4, init="gaussian", label="recover",
-                                optimizer="adam", lr=0.1, lr_decay=True, box="clamp", steps=2000,
-                                check_every=1, restarts=4, tol=0.0),
-    # Ours, with span=True: the matching loss is a sum of squares in about B² unknowns, so
-    # Levenberg-Marquardt (rl.newton.solve_batch) converges to round-off in a few iterations.
-    "gauss_newton": dict(distance="euclidean", init="uniform", label="recover",
-                         optimizer="levenberg_marquardt", steps=100, dtype="float64", tol=0.0),
-    # Qian, Nassar & Hansen 2021 stabilisers: uniform init in the pixel range, box prior (clamped
-    # into [0, 1]), orthogonality regulariser for batches; L-BFGS with a strong-Wolfe line search.
-    "paper": dict(distance="euclidean", init="uniform", label="recover", optimizer="lbfgs",
-                  line_search="strong_wolfe", box="clamp", orthogonality=1e-4, steps=1000, tol=1e-6),
-    # Ours, engineered on top of "paper" for speed (chapter 04's target): the box as a smooth
-    # penalty (clamping between L-BFGS steps spoils its curvature pairs and keeps the Euclidean
-    # loss from reaching the early stop), a 500-pair memory (half the evaluations of 100 on
-    # LeNet-DLG) in the vectorised compact form (rl.lbfgs), early stop at 1e-6 or 1e-8 · ‖g*‖².
-    "fast": dict(distance="euclidean", init="uniform", label="recover", optimizer="compact_lbfgs",
-                 line_search=None, history=500, box="penalty", orthogonality=1e-4,
-                 steps=3000, tol=1e-6, rtol=1e-8),
-}
-
-CHOICES = {"distance": ("euclidean", "cosine"), "init": ("uniform", "gaussian"),
-           "label": ("recover", "joint"), "optimizer": ("lbfgs", "compact_lbfgs", "adam", "levenberg_marquardt"),
-           "box": (None, "clamp", "penalty"), "line_search": (None, "strong_wolfe"),
-           "dtype": ("float32", "float64")}
-
-
-def options(preset: str | None = "paper", **overrides: object) -> Options:
-    """The settings of a named preset with some knobs overridden: ``options("dlg", steps=50)``.
-
-    Raises:
-        ValueError: unknown preset, unknown option name, or a value outside its choices.
-    """
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} or None")
-    names = {f.name for f in fields(Options)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown}; the options are {sorted(names)}")
-    chosen = replace(Options(), **{**PRESETS.get(preset, {}), **overrides})
-    for name, allowed in CHOICES.items():
-        if getattr(chosen, name) not in allowed:
-            raise ValueError(f"{name}={getattr(chosen, name)!r} is not one of {allowed}")
-    if chosen.steps < 1 or chosen.restarts < 1 or chosen.check_every < 1 or chosen.lr <= 0:
-        raise ValueError("steps, restarts and check_every must be >= 1 and lr > 0")
-    if chosen.optimizer == "levenberg_marquardt" and (
-            chosen.distance != "euclidean" or chosen.tv or chosen.orthogonality or chosen.box
-            or chosen.label == "joint"):
-        raise ValueError("levenberg_marquardt solves a least-squares problem: it needs "
-                         "distance='euclidean', tv=0, orthogonality=0, box=None and a hard label "
-                         "(label='recover')")
-    return chosen
 
 
 # --- The pieces of the objective ----------------------------------------------------------
@@ -248,8 +139,7 @@ def _trainable(model: nn.Module) -> dict[str, Tensor]:
 
 def _check_message(model: nn.Module, grads: Message, batch_size: int) -> None:
     """Clear errors for a message that does not belong to the model."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int (the client's B), got {batch_size!r}")
+    check.count("batch_size", batch_size)
     params = _trainable(model)
     missing = sorted(set(params) - set(grads))
     if missing:
@@ -280,8 +170,8 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
     if opts.label == "joint":
         return None
     if batch_size == 1:
-        return torch.tensor([analytic.recover_label(model, grads)], device=device)
-    return analytic.recover_labels(model, grads, batch_size).to(device)
+        return torch.tensor([recover_label(model, grads)], device=device)
+    return recover_labels(model, grads, batch_size).to(device)
 
 
 # --- Parametrisations: full images, or coefficients in the leaked span ------------------------
@@ -299,7 +189,7 @@ def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bo
     """Full images as unknowns, or (``span=True``) coefficients in the span leaked by the first layer.
 
     With ``span=True`` the images are written as ``coefficients @ basisᵀ``, where the basis is
-    the span of the batch leaked by the first Linear layer (:func:`analytic.batch_span`):
+    the span of the batch leaked by the first Linear layer (:func:`recon_lib.span.batch_span`):
     B × r unknowns instead of B × d (chapter 02).
     """
     shape = tuple(getattr(model, "in_shape", ()))
@@ -307,12 +197,12 @@ def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bo
         raise ValueError("the model has no in_shape; build it with rl.models or set model.in_shape")
     if not span:
         return Unknowns(lambda x: x, lambda z: z, (batch_size, *shape))
-    name, layer = analytic.first_layer(model)
+    name, layer = first_layer(model)
     if not isinstance(layer, nn.Linear) or layer.bias is None:
         raise TypeError(f"span=True needs a biased nn.Linear first layer, but {name} is "
                         f"{type(layer).__name__}{'' if layer.bias is not None else ' without bias'}; "
                         "use span=False")
-    basis = analytic.batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype),
+    basis = batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype),
                                 batch_size)
     return Unknowns(lambda x: x.flatten(-len(shape)) @ basis,
                     lambda z: (z @ basis.T).unflatten(-1, shape),
@@ -416,7 +306,9 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         return totals.sum().detach()
 
     steps = 0
-    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar:
+    threads = threads_for(leaves[0].numel(), leaves[0].device)  # small problems: one thread
+    with progress_bar(total=opts.steps, enabled=progress, desc="gradient matching") as bar, \
+            intra_op_threads(threads):
         while steps < opts.steps:
             before, evaluations = steps, len(history)
             optimizer.step(closure)
@@ -497,7 +389,7 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
     x0 = _initial(opts.init, (opts.restarts, batch_size, *model.in_shape), generator)
     variables = {"x": encode(x0.to(device=device, dtype=dtype)).requires_grad_()}
     if hard is None:
-        n_classes = analytic.last_linear(model)[1].out_features
+        n_classes = last_linear(model)[1].out_features
         logits = torch.randn((opts.restarts, batch_size, n_classes), generator=generator, dtype=torch.float64)
         variables["label"] = logits.to(device=device, dtype=dtype).requires_grad_()
     objective = _objective(model, target, hard, opts, decode, dtype)

@@ -19,8 +19,7 @@ from torch import Tensor, nn
 
 from . import _validate as check
 from . import analytic, metrics, optimize
-from .defences import (NO_DEFENCE, epsilon, get, noise_generator,
-                       secure_aggregate, server_view)
+from .defences import NO_DEFENCE, epsilon, get, noise_generator, secure_aggregate, server_view
 
 Message = dict[str, Tensor]
 

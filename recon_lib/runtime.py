@@ -5,12 +5,19 @@ Every notebook starts by printing both, so a learner always knows what they are 
 * the **device** is CUDA when PyTorch sees a GPU, else the CPU;
 * the **profile** is ``quick`` (default: small settings, each notebook under a minute on a
   laptop CPU) or ``full`` (paper-scale settings meant for a GPU), chosen with the environment
-  variable ``RECON_PROFILE``.
+  variable ``RECON_PROFILE``;
+* the **intra-op threads** of an attack: :func:`threads_for` runs problems too small to gain
+  from parallel ops on one thread. With torch's default of one thread per core, every small op
+  ends in a barrier that waits for all threads; when another program keeps one core busy (a
+  browser beside the notebook) each barrier waits for a descheduled thread, and an attack that
+  takes 3 s on one thread took 40-90 s on two (measured, 2-core CPU, LeNet-DLG at 32×32).
 """
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -20,6 +27,9 @@ from tqdm.auto import tqdm
 PROFILE_VARIABLE = "RECON_PROFILE"
 PROFILES = ("quick", "full")
 T = TypeVar("T")
+# Below this many elements in the largest tensor an op handles, intra-op threads cost more in
+# synchronisation than they save (a 3×224×224 image has 150 528; LeNet-DLG's 32×32 attack 3072).
+SMALL_PROBLEM = 1 << 16
 
 
 def device() -> torch.device:
@@ -66,3 +76,28 @@ def banner() -> str:
     """One line for the top of every notebook: profile, device and library versions."""
     return (f"profile={profile()} (set {PROFILE_VARIABLE}=full for paper scale) | "
             f"device={device().type}")
+
+
+@contextmanager
+def intra_op_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads, then restore the caller's setting.
+
+    ``None`` leaves the setting alone. The caller's value is restored even when the block
+    raises, so a notebook that chose its own threads keeps them.
+    """
+    before = torch.get_num_threads()
+    if count is not None and count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def threads_for(elements: int, device: torch.device | str | None = None) -> int | None:
+    """The intra-op threads a problem should use: 1 for a CPU problem below :data:`SMALL_PROBLEM`
+    elements, else None (keep the caller's setting; CUDA does not use them)."""
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    return 1 if on_cpu and elements < SMALL_PROBLEM else None
+

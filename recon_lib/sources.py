@@ -19,65 +19,35 @@ fixture files and hashes, and the very same code path runs.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 from urllib.parse import urlparse
 
 import numpy as np
 
+from . import _validate as check
+from .archives import extract
+from .kinds import KINDS, Remote
+
+__all__ = ["CACHE_VARIABLE", "CIFAR_DIR", "IMAGE_SUFFIXES", "LFW_DIR", "MAX_BYTES", "REMOTES", "Remote",
+           "cache_dir", "extract", "fetch", "nifti_slices", "read_cifar_binary", "read_idx",
+           "read_image_folder", "read_medmnist"]
+
 CACHE_VARIABLE = "RECON_DATA_DIR"
+# The most memory one load may take (its images as float32): 4 GB, a laptop's spare memory.
+MAX_BYTES = 4e9
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff")
 
 
-@dataclass(frozen=True)
-class Remote:
-    """One downloadable file: its URL, the checksum pooch verifies (``"sha256:..."``) and,
-    where the URL does not end in one, the file's name in the cache."""
-
-    url: str
-    known_hash: str
-    fname: str = ""
-
-
-def _idx_files(base: str, digests: tuple[str, str, str, str]) -> dict[str, Remote]:
-    """The four gzipped IDX files of an MNIST-style dataset, keyed ``<split>-<images|labels>``."""
-    names = {"train-images": "train-images-idx3-ubyte.gz", "train-labels": "train-labels-idx1-ubyte.gz",
-             "test-images": "t10k-images-idx3-ubyte.gz", "test-labels": "t10k-labels-idx1-ubyte.gz"}
-    return {key: Remote(f"{base}/{name}", f"sha256:{digest}")
-            for (key, name), digest in zip(names.items(), digests)}
-
-
-# SHA-256 values as published with the datasets' standard loaders (torchvision, TFDS and
-# others agree); BloodMNIST publishes only an MD5 (MedMNIST's INFO table and Zenodo's record).
-REMOTES: dict[str, dict[str, Remote]] = {
-    "mnist": _idx_files("https://ossci-datasets.s3.amazonaws.com/mnist", (
-        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")),
-    "kmnist": _idx_files("https://codh.rois.ac.jp/kmnist/dataset/kmnist", (
-        "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
-        "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
-        "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
-        "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c")),
-    "cifar100": {"archive": Remote(
-        "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
-        "sha256:58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec")},
-    "wbc": {"npz": Remote("https://zenodo.org/records/10519652/files/bloodmnist.npz?download=1",
-                          "md5:7053d0359d879ad8a5505303e11de1dc")},
-    # default: the public run the sample pack was cut from (its SHA-256 is that of the identical
-    # file in the nibabel 5.4.2 wheel); pass path= for any other NIfTI file, e.g. an OpenNeuro run.
-    "fmri": {"nifti": Remote(
-        "https://github.com/nipy/nibabel/raw/5.4.2/nibabel/tests/data/example4d.nii.gz",
-        "sha256:42097dfbab9d2a036b41ae5c97a359591cf2cf5c3f8dc6ca6455c0b8a7f22696")},
-    # LFW "funneled" (aligned) photos, scikit-learn's figshare mirror and SHA-256
-    "faces": {"archive": Remote(
-        "https://ndownloader.figshare.com/files/5976015",
-        "sha256:b47c8422c8cded889dc5a13418c4bc2abbda121092b3533a83306f90d900100a",
-        "lfw-funneled.tgz")},
-}
+# The files of every kind, from its Kind record (recon_lib.kinds); tests point entries at a
+# local server.
+REMOTES: dict[str, dict[str, Remote]] = {name: dict(kind.remotes) for name, kind in KINDS.items()
+                                         if kind.remotes}
 LFW_DIR = "lfw_funneled"
 CIFAR_DIR = "cifar-100-binary"
 
@@ -85,28 +55,38 @@ CIFAR_DIR = "cifar-100-binary"
 def cache_dir(root: str | os.PathLike | None = None) -> Path:
     """Where downloads live: ``root``, else ``$RECON_DATA_DIR``, else pooch's OS cache folder."""
     if root is not None:
-        return Path(root).expanduser()
+        return check.path("root", root)
     if os.environ.get(CACHE_VARIABLE):
         return Path(os.environ[CACHE_VARIABLE]).expanduser()
     import pooch
     return Path(pooch.os_cache("recon-course"))
 
 
+@overload
+def fetch(name: str, key: str, root: str | os.PathLike | None = None, processor: None = None) -> str: ...
+@overload
+def fetch(name: str, key: str, root: str | os.PathLike | None, processor: Callable) -> Any: ...
 def fetch(name: str, key: str, root: str | os.PathLike | None = None,
-          processor: Callable | None = None) -> str | list[str]:
+          processor: Callable | None = None) -> Any:
     """Download ``REMOTES[name][key]`` once (progress bar, checksum) and return its local path
-    (or, with a pooch ``processor`` such as ``Untar``, the processor's list of paths).
+    (or, with a pooch ``processor``, the processor's result; for archives prefer
+    :func:`extract`, which unpacks safely on every Python and checks the unpacked files).
+
+    The checksum is checked again on every call: a cached file that was damaged since is
+    downloaded again. Further checksums of the remote (``Remote.also``) are checked after it.
 
     Raises:
-        ValueError: the downloaded bytes do not match the pinned checksum (nothing is kept).
+        ValueError: unknown ``name`` or ``key``; an empty ``root``; the downloaded bytes do
+            not match a pinned checksum (nothing is kept).
         ConnectionError: the server cannot be reached (offline? use ``source="samples"``).
     """
     import pooch
     import requests
-    remote = REMOTES[name][key]
+    check.choice("name", name, tuple(REMOTES))
+    remote = REMOTES[name][check.choice("key", key, tuple(REMOTES[name]))]
     fname = f"{name}-{remote.fname or Path(urlparse(remote.url).path).name}"
     try:
-        return pooch.retrieve(remote.url, known_hash=remote.known_hash, fname=fname,
+        path = pooch.retrieve(remote.url, known_hash=remote.known_hash, fname=fname,
                               path=cache_dir(root), processor=processor, progressbar=True)
     except ValueError as err:
         if "does not match the known hash" not in str(err):
@@ -117,6 +97,20 @@ def fetch(name: str, key: str, root: str | os.PathLike | None = None,
     except requests.exceptions.RequestException as err:
         raise ConnectionError(f"{name}: cannot download {remote.url} ({type(err).__name__}: "
                               f"{err}). Offline? load(..., source='samples') needs no network.") from err
+    if remote.also:
+        _check_also(name, remote, cache_dir(root) / fname)
+    return path
+
+
+def _check_also(name: str, remote: Remote, path: Path) -> None:
+    """The further checksums of ``remote``; a mismatching file is deleted, like pooch does."""
+    import pooch
+    for expected in remote.also:
+        algorithm, digest = expected.split(":")
+        if pooch.file_hash(str(path), alg=algorithm) != digest:
+            path.unlink(missing_ok=True)
+            raise ValueError(f"{name}: {remote.url} matches {remote.known_hash} but not its "
+                             f"published {expected}; the file was discarded. Report it.")
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -124,19 +118,31 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     Header: two zero bytes, a type code (0x08 = uint8, ...), the number of dimensions, then
     each dimension as a big-endian uint32, then the data in C order.
+
+    Raises:
+        ValueError: not an IDX file, a header whose sizes disagree with the data (a truncated
+            file, or sizes whose product is absurd), or a damaged gzip stream; naming the file.
     """
-    raw = Path(path).read_bytes()
+    path = check.path("path", path)
+    raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":                     # the gzip magic number
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, ValueError) as err:
+            raise ValueError(f"{path}: damaged or truncated gzip file ({err})") from err
     types = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in types:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in types or raw[3] == 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
     ndim, dtype = raw[3], np.dtype(types[raw[2]])
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     offset = 4 + 4 * ndim
-    if len(raw) - offset != dtype.itemsize * int(np.prod(shape)):
-        raise ValueError(f"{path}: IDX header says {shape} but the file holds "
-                         f"{len(raw) - offset} data bytes")
+    if len(raw) < offset:
+        raise ValueError(f"{path}: IDX header announces {ndim} dimensions but the file ends "
+                         f"after {len(raw)} bytes (truncated?)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = dtype.itemsize * math.prod(shape)     # Python ints: no overflow
+    if len(raw) - offset != expected:
+        raise ValueError(f"{path}: IDX header says {shape} ({expected} data bytes) but the file "
+                         f"holds {len(raw) - offset} data bytes (truncated or damaged?)")
     return np.frombuffer(raw, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -146,19 +152,29 @@ def read_cifar_binary(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Returns uint8 images N×3×32×32 (pixels are stored R plane, G plane, B plane, row-major)
     and the fine labels (0-99).
     """
+    path = check.path("path", path)
     raw = np.fromfile(path, dtype=np.uint8)
     record = 2 + 3 * 32 * 32
     if raw.size == 0 or raw.size % record:
         raise ValueError(f"{path}: {raw.size} bytes is not a whole number of {record}-byte "
-                         "CIFAR-100 records")
+                         "CIFAR-100 records (truncated or damaged?)")
     rows = raw.reshape(-1, record)
     return rows[:, 2:].reshape(-1, 3, 32, 32), rows[:, 1].astype(np.int64)
 
 
 def read_medmnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """A MedMNIST 2-D ``.npz`` (e.g. BloodMNIST) -> uint8 images N×C×H×W and int labels."""
-    with np.load(path, allow_pickle=False) as archive:
-        images, labels = archive[f"{split}_images"], archive[f"{split}_labels"]
+    path = check.path("path", path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive[f"{split}_images"], archive[f"{split}_labels"]
+    except KeyError as err:
+        raise ValueError(f"{path} has no split {split!r} ({err}); is it a MedMNIST .npz?") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: damaged or truncated .npz file ({err})") from err
+    if images.ndim not in (3, 4) or len(labels) != len(images):
+        raise ValueError(f"{path}: {split} images {images.shape} and labels {labels.shape} are "
+                         "not a MedMNIST 2-D split")
     images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     return images, labels.reshape(len(labels), -1)[:, 0].astype(np.int64)
 
@@ -169,10 +185,23 @@ def nifti_slices(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     The image is first turned to the closest RAS+ orientation (axis flips and swaps only, no
     resampling); slices are shown from above with anterior at the top (the neurological
     convention: the subject's right on the image's right). Volumes follow one another.
+
+    Raises:
+        ValueError: not a readable NIfTI image (missing, truncated, damaged), naming the file;
+            an image that is not 3-D or 4-D; one larger than :data:`MAX_BYTES` as float32.
     """
     import nibabel as nib
-    image = nib.as_closest_canonical(nib.load(str(path)))
-    data = np.asanyarray(image.dataobj)
+    path = check.path("path", path)
+    damage = (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError)
+    try:
+        image = nib.as_closest_canonical(nib.load(str(path)))
+    except damage as err:
+        raise _unreadable(path, err) from err
+    check.limit(f"{path} as float32", 4 * math.prod(image.shape), MAX_BYTES, "B", "use a smaller image")
+    try:
+        data = np.asanyarray(image.dataobj)
+    except damage as err:
+        raise _unreadable(path, err) from err
     if data.ndim == 3:
         data = data[..., None]
     if data.ndim != 4:
@@ -182,18 +211,33 @@ def nifti_slices(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(slices), np.tile(np.arange(depth), volumes)
 
 
+def _unreadable(path: Path, err: Exception) -> ValueError:
+    return ValueError(f"{path}: cannot read this NIfTI file ({type(err).__name__}: {err}); is it "
+                      "missing, truncated or damaged?")
+
+
 def read_image_folder(folder: str | os.PathLike, n: int | None, size: int, mode: str = "RGB",
                       central: float = 1.0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Images from ``folder/<class>/<file>`` (the ImageFolder and LFW layout), square-cropped.
 
     Classes are the sorted sub-folder names. Files are taken round-robin over classes, so any
     first ``n`` span as many classes as possible; only those ``n`` are decoded (pass ``n`` for
-    big folders: all of ImageNet's validation set would need 7.5 GB). Each image keeps its
+    big folders: all of ImageNet's validation set would need 7.5 GB, and requests above
+    :data:`MAX_BYTES` as float32 are refused before decoding). Each image keeps its
     ``central`` fraction (LFW: 0.5 keeps the face), is resized (shorter side to ``size``,
     Lanczos) and centre-cropped to ``size``×``size``.
+
+    Raises:
+        ValueError: not a folder, no images, too many bytes, or an image that cannot be
+            decoded (truncated, damaged), naming the file.
     """
-    from PIL import Image, ImageOps
-    folder = Path(folder).expanduser()
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    folder = check.path("folder", folder)
+    size = check.integer("size", size, low=1)
+    mode = check.choice("mode", mode, ("RGB", "L"))
+    central = check.real("central", central, low=0.0, high=1.0, open_low=True)
+    if n is not None:
+        n = check.integer("n", n, low=1)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder; expected one sub-folder per class")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
@@ -204,8 +248,18 @@ def read_image_folder(folder: str | os.PathLike, n: int | None, size: int, mode:
     if not order:
         raise ValueError(f"{folder} holds no images in class sub-folders ({IMAGE_SUFFIXES})")
     order = order[:n] if n is not None else order
-    images = [np.asarray(ImageOps.fit(_central(Image.open(f).convert(mode), central),
-                                      (size, size), Image.LANCZOS)) for _, f in order]
+    check.limit(f"{len(order)} images of {len(mode)}×{size}×{size} from {folder}",
+                4 * len(order) * len(mode) * size * size, MAX_BYTES, "B",
+                "pass n= (fewer images) or a smaller size")
+    images = []
+    for _, file in order:
+        try:
+            with Image.open(file) as opened:
+                image = _central(opened.convert(mode), central)
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
+            raise ValueError(f"{file}: cannot decode this image ({err}); is it truncated or "
+                             "damaged?") from err
+        images.append(np.asarray(ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)))
     stack = np.stack(images)
     stack = stack[:, None] if stack.ndim == 3 else stack.transpose(0, 3, 1, 2)
     return stack, np.array([label for label, _ in order], dtype=np.int64), classes

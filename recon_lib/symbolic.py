@@ -29,7 +29,7 @@ class Derivation:
     @property
     def recovers_input(self) -> bool:
         """True when every simplified ratio is exactly the matching input symbol."""
-        return all(sp.simplify(r - xj) == 0 for r, xj in zip(self.ratios, self.x))
+        return all(sp.simplify(r - xj) == 0 for r, xj in zip(self.ratios, self.x, strict=True))
 
 
 def _first_layer(d: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], sp.Symbol, sp.Expr]:
@@ -38,7 +38,7 @@ def _first_layer(d: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], 
     x = sp.symbols(f"x1:{d + 1}", real=True)
     w = sp.symbols(f"w1:{d + 1}", real=True)
     b = sp.Symbol("b", real=True)
-    return x, w, b, sum(wj * xj for wj, xj in zip(w, x)) + b
+    return x, w, b, sum(wj * xj for wj, xj in zip(w, x, strict=True)) + b
 
 
 def _derive(x, w, b, loss: sp.Expr) -> Derivation:
@@ -82,6 +82,6 @@ def chain(depth: int, d: int = 2) -> tuple[Derivation, tuple[sp.Expr, ...]]:
     derivation = _derive(x, w, b, loss_fn(pre_activations[-1]))
     names = [*sp.symbols(f"z1:{depth + 1}", real=True), sp.Symbol("o", real=True)]
     readable = derivation.grad_b
-    for expr, name in reversed(list(zip(pre_activations, names))):  # outermost first
+    for expr, name in reversed(list(zip(pre_activations, names, strict=True))):  # outermost first
         readable = readable.subs(expr, name)
     return derivation, sp.Mul.make_args(readable.doit())

@@ -13,7 +13,9 @@ dependencies are ancient); nibabel, a course dependency, provides the fMRI run. 
 packed: ``skimage.data.lfw_subset()`` is scikit-image's public API and the loader calls it.
 
 Each ``<kind>.npz`` holds ``images`` (unsigned integers, N×C×H×W), ``scale`` (divide by it to
-get [0, 1]), ``labels`` (int64) and ``classes`` (label names). See recon_lib/data/ATTRIBUTION.md.
+get [0, 1]), ``labels`` (int64) and ``classes`` (label names). The kinds packed are those of
+``recon_lib.kinds.KINDS`` with ``packed=True``, each by its ``build_<name>`` function below;
+writing the committed pack also rewrites recon_lib/data/ATTRIBUTION.md from the Kind records.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from recon_lib.kinds import KINDS  # noqa: E402  (one Kind record per data kind)
 from recon_lib.sources import nifti_slices  # noqa: E402  (the loader's own orientation)
 
 OUT = ROOT / "recon_lib" / "data"
@@ -34,9 +37,13 @@ OUT = ROOT / "recon_lib" / "data"
 MNIST_PER_CLASS = 50          # 500 digits, classes interleaved 0,1,...,9,0,1,...
 IMAGENET_SIZE = 128           # foolbox ships 512×512 JPEGs; 20 photos at 128×128 stay < 1 MB
 WBC_CROP = 176                # a neutrophil is ≈160 px across in the cbc smear
-# Centres (row, col) in cbc's test.jpg, found once by thresholding the purple (b − g > 40)
-# stain: the neutrophil's nucleus and three isolated platelets (BloodMNIST classes 6 and 7).
-WBC_CENTRES = (((238, 870), 6), ((303, 135), 7), ((466, 89), 7), ((193, 1082), 7))
+# cbc's test.jpg holds exactly one white blood cell, a neutrophil (its other purple spots are
+# platelets, not white cells). Centre (row, col) of its nucleus, found once by thresholding the
+# purple (b − g > 40) stain. No installable package ships more leukocyte photos, so the pack holds
+# four lossless views of this one cell (rotations and a mirror: every pixel is the photo's own).
+WBC_CENTRE = (238, 870)
+WBC_VIEWS = ("as photographed", "mirrored left-right", "rotated 90°", "rotated 180°")
+NEUTROPHIL = 6                # BloodMNIST class number
 BLOOD_CLASSES = ("basophil", "eosinophil", "erythroblast", "immature granulocyte",
                  "lymphocyte", "monocyte", "neutrophil", "platelet")
 KMNIST_CLASSES = ("お", "き", "す", "つ", "な", "は", "ま", "や", "れ", "を")  # KMNIST order
@@ -46,13 +53,13 @@ KMNIST_VARIANTS = 10
 def pack(images: np.ndarray, labels, classes, scale: float = 255.0) -> dict[str, np.ndarray]:
     """The four arrays every kind's file holds."""
     assert images.ndim == 4 and images.dtype.kind == "u", (images.shape, images.dtype)
-    return {"images": images, "scale": np.float64(scale),
+    return {"images": images, "scale": np.asarray(scale, dtype=np.float64),
             "labels": np.asarray(labels, dtype=np.int64), "classes": np.asarray(classes, dtype=str)}
 
 
 def save(out: Path, kind: str, arrays: dict[str, np.ndarray]) -> None:
     """Write one compressed pack file and report its size."""
-    np.savez_compressed(out / f"{kind}.npz", **arrays)
+    np.savez_compressed(out / f"{kind}.npz", **arrays)  # type: ignore[arg-type]  # numpy stub
     images = arrays["images"]
     size = os.path.getsize(out / f"{kind}.npz")
     print(f"{kind:9s} {str(images.shape):22s} {size / 1e3:8.1f} kB")
@@ -73,23 +80,23 @@ def foolbox_files(src: Path, prefix: str) -> list[tuple[Path, int]]:
 def build_fmri() -> dict[str, np.ndarray]:
     """All 48 axial slices of nibabel's example4d.nii.gz (2 volumes × 24 slices), raw values."""
     from nibabel.testing import data_path
-    slices, labels = nifti_slices(os.path.join(data_path, "example4d.nii.gz"))
+    slices, labels = nifti_slices(Path(str(data_path)) / "example4d.nii.gz")
     assert slices.min() >= 0 and slices.dtype == np.int16, "uint16 keeps raw EPI values exactly"
     return pack(slices.astype(np.uint16), labels,
          [f"axial slice {z}" for z in range(labels.max() + 1)], scale=float(slices.max()))
 
 
 def build_wbc(src: Path) -> dict[str, np.ndarray]:
-    """176×176 crops of the one real smear in cbc: its neutrophil, then three platelets."""
+    """Four 176×176 views of the one white blood cell (a neutrophil) in cbc's real smear photo."""
     smear = Image.open(src / "share" / "cbc" / "images" / "test.jpg").convert("RGB")
     half = WBC_CROP // 2
-    crops, labels = [], []
-    for (row, col), label in WBC_CENTRES:
-        left = min(max(col - half, 0), smear.width - WBC_CROP)
-        top = min(max(row - half, 0), smear.height - WBC_CROP)
-        crops.append(to_chw(smear.crop((left, top, left + WBC_CROP, top + WBC_CROP))))
-        labels.append(label)
-    return pack(np.stack(crops), labels, BLOOD_CLASSES)
+    row, col = WBC_CENTRE
+    left = min(max(col - half, 0), smear.width - WBC_CROP)
+    top = min(max(row - half, 0), smear.height - WBC_CROP)
+    cell = to_chw(smear.crop((left, top, left + WBC_CROP, top + WBC_CROP)))   # C×H×W
+    views = [cell, cell[:, :, ::-1], np.rot90(cell, 1, axes=(1, 2)), np.rot90(cell, 2, axes=(1, 2))]
+    assert len(views) == len(WBC_VIEWS)
+    return pack(np.ascontiguousarray(np.stack(views)), [NEUTROPHIL] * len(views), BLOOD_CLASSES)
 
 
 def build_mnist(src: Path) -> dict[str, np.ndarray]:
@@ -112,8 +119,8 @@ def render_glyph(font_path: Path, char: str, rng: np.random.Generator) -> np.nda
     ImageDraw.Draw(image).text((canvas / 2 + offset[0], canvas / 2 + offset[1]), char, fill=255,
                                font=font, anchor="mm", stroke_width=int(rng.integers(0, 4)),
                                stroke_fill=255)
-    image = image.rotate(float(rng.uniform(-12, 12)), resample=Image.BILINEAR)
-    return to_chw(image.resize((28, 28), Image.LANCZOS))
+    image = image.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
+    return to_chw(image.resize((28, 28), Image.Resampling.LANCZOS))
 
 
 def build_kmnist(src: Path) -> dict[str, np.ndarray]:
@@ -136,7 +143,7 @@ def build_imagenet(src: Path) -> dict[str, np.ndarray]:
     """foolbox's 20 real ImageNet validation photos, resized 512 -> 128 with Lanczos."""
     files = foolbox_files(src, "imagenet")
     images = np.stack([to_chw(Image.open(f).convert("RGB").resize((IMAGENET_SIZE,) * 2,
-                                                                   Image.LANCZOS))
+                                                                   Image.Resampling.LANCZOS))
                        for f, _ in files])
     return pack(images, [label for _, label in files], [])
 
@@ -149,10 +156,16 @@ def main() -> None:
                         help="where to write the .npz files (default: the committed pack)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    builders = {"fmri": build_fmri, "wbc": build_wbc, "mnist": build_mnist,
-                "kmnist": build_kmnist, "cifar100": build_cifar100, "imagenet": build_imagenet}
-    for kind, build in builders.items():
+    from recon_lib import datasets
+    packed = [name for name, kind in KINDS.items() if kind.packed]
+    missing = [name for name in packed if not callable(globals().get(f"build_{name}"))]
+    if missing:
+        sys.exit(f"no build_<name> function for the packed kinds {missing} (see recon_lib/kinds.py)")
+    for kind in packed:
+        build = globals()[f"build_{kind}"]
         save(args.out, kind, build() if kind == "fmri" else build(args.src))
+    if args.out.resolve() == OUT.resolve():         # the attribution describes the committed pack
+        (OUT / "ATTRIBUTION.md").write_text(datasets.attribution())
     total = sum(p.stat().st_size for p in args.out.glob("*.npz"))
     print(f"total     {total / 1e6:.2f} MB")
 

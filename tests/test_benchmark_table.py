@@ -255,7 +255,7 @@ def test_worker_processes_give_the_same_rows_as_one_process():
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
 def test_workers_must_be_a_positive_int(workers):
-    with pytest.raises(ValueError, match="workers must be a positive int"):
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
         bm.run(bm.methods(["closed_form"]), ["faces"], n=1, seeds=[0], workers=workers, progress=False)
 
 

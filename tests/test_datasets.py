@@ -13,9 +13,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nibabel as nib
@@ -73,13 +70,35 @@ def test_fmri_pack_holds_the_raw_values_of_nibabels_example_run():
 
 
 def test_provenance_script_rebuilds_the_fmri_pack_exactly():
+    rebuilt = build_script().build_fmri()               # needs nibabel only (the other kinds: wheels)
+    with np.load(datasets.DATA_DIR / "fmri.npz", allow_pickle=False) as pack:
+        assert all(np.array_equal(rebuilt[key], pack[key]) for key in pack.files)
+
+
+def build_script():
     script = Path(__file__).resolve().parents[1] / "scripts" / "build_sample_pack.py"
     spec = importlib.util.spec_from_file_location("build_sample_pack", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rebuilt = module.build_fmri()               # needs nibabel only (the other kinds: wheels)
-    with np.load(datasets.DATA_DIR / "fmri.npz", allow_pickle=False) as pack:
-        assert all(np.array_equal(rebuilt[key], pack[key]) for key in pack.files)
+    return module
+
+
+def test_one_kind_record_drives_names_remotes_pack_script_and_attribution():
+    from recon_lib import kinds
+    assert datasets.NAMES == tuple(kinds.KINDS) and datasets.KINDS is kinds.KINDS
+    assert sources.REMOTES == {n: dict(k.remotes) for n, k in kinds.KINDS.items() if k.remotes}
+    packed = {n for n, k in kinds.KINDS.items() if k.packed}
+    assert {f.stem for f in datasets.DATA_DIR.glob("*.npz")} == packed
+    script = build_script()
+    assert all(callable(getattr(script, f"build_{name}", None)) for name in packed)
+    committed = (datasets.DATA_DIR / "ATTRIBUTION.md").read_text()
+    assert committed == rl.datasets.attribution(), "rerun scripts/build_sample_pack.py (or write " \
+        "rl.datasets.attribution() to recon_lib/data/ATTRIBUTION.md)"
+    for name, kind in kinds.KINDS.items():
+        assert kind.title in committed and kind.licence in committed
+        assert rl.datasets.describe(name).startswith(f"{kind.title} [{kind.status}]")
+        assert set(kind.splits) >= ({"test"} if kind.splits else set())
+        assert not kind.labels or rl.datasets.label_names(name) == kind.labels
 
 
 def test_mnist_and_kmnist_packs_interleave_classes_so_any_first_ten_are_distinct():
@@ -138,7 +157,7 @@ def test_n_takes_the_first_images_and_size_resizes_with_antialiasing():
 def test_bad_requests_get_clear_errors_listing_the_options():
     with pytest.raises(ValueError, match="choose one of.*fmri.*faces"):
         rl.datasets.load("cifar10")
-    with pytest.raises(ValueError, match="unknown source.*samples.*full"):
+    with pytest.raises(ValueError, match="source must be one of.*samples.*full"):
         rl.datasets.load("mnist", source="web")
     with pytest.raises(ValueError, match=r"n=21 but 'cifar100' \(samples\) has 20 images"):
         rl.datasets.load("cifar100", n=21)
@@ -167,62 +186,12 @@ def cifar_tar(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for split, (images, fine) in splits.items():
-            rows = [bytes([f // 5, f]) + img.tobytes() for img, f in zip(images, fine)]
+            rows = [bytes([f // 5, f]) + img.tobytes() for img, f in zip(images, fine, strict=True)]
             payload = b"".join(rows)
             info = tarfile.TarInfo(f"cifar-100-binary/{split}.bin")
             info.size = len(payload)
             archive.addfile(info, io.BytesIO(payload))
     return buffer.getvalue()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class Server:
-    """A static file server on 127.0.0.1 (random free port) running in a thread."""
-
-    def __init__(self, folder: Path):
-        handler = partial(QuietHandler, directory=str(folder))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.httpd.server_close()
-            self.thread.join()
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    served = tmp_path / "served"
-    served.mkdir()
-    running = Server(served)
-    running.folder = served
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def cache(tmp_path):
-    return tmp_path / "cache"
-
-
-def publish(server, monkeypatch, name, files: dict[str, bytes], algorithm="sha256", key_of=None):
-    """Serve ``files`` and point REMOTES[name] at them with their true checksums."""
-    remotes = {}
-    for key, payload in files.items():
-        filename = key_of(key) if key_of else key
-        (server.folder / filename).write_bytes(payload)
-        digest = hashlib.new(algorithm, payload).hexdigest()
-        remotes[key] = sources.Remote(f"{server.url}/{filename}", f"{algorithm}:{digest}")
-    monkeypatch.setitem(sources.REMOTES, name, remotes)
 
 
 def files_under(folder: Path) -> list[Path]:
@@ -236,7 +205,7 @@ def mnist_style(rng, count):
 # ---------------------------------------------------------------- the full path, end to end
 @pytest.mark.parametrize("name", ["mnist", "kmnist"])
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_idx_datasets_download_verify_and_parse(name, split, server, monkeypatch, cache):
+def test_idx_datasets_download_verify_and_parse(publish, name, split, server, monkeypatch, cache):
     rng = np.random.default_rng(1)
     files = {}
     for part, count in (("train", 9), ("test", 7)):
@@ -244,21 +213,21 @@ def test_idx_datasets_download_verify_and_parse(name, split, server, monkeypatch
         files[f"{part}-images"], files[f"{part}-labels"] = idx_bytes(images), idx_bytes(labels)
         if part == split:
             expected = images, labels
-    publish(server, monkeypatch, name, files, key_of=lambda key: f"{key}.gz")
+    publish(name, files, key_of=lambda key: f"{key}.gz")
     x, y = rl.datasets.load(name, source="full", root=cache, split=split)
     assert x.shape == (len(expected[0]), 1, 28, 28)
     assert torch.equal((x[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(expected[0]))
     assert torch.equal(y, torch.from_numpy(expected[1].astype(np.int64)))
 
 
-def test_second_load_hits_the_cache_with_the_server_gone(server, monkeypatch, cache):
+def test_second_load_hits_the_cache_with_the_server_gone(publish, server, monkeypatch, cache):
     images, labels = mnist_style(np.random.default_rng(2), 5)
-    publish(server, monkeypatch, "mnist", {"test-images": idx_bytes(images),
+    publish("mnist", {"test-images": idx_bytes(images),
                                            "test-labels": idx_bytes(labels)})
     first = rl.datasets.load("mnist", n=4, source="full", root=cache)
     server.stop()
     second = rl.datasets.load("mnist", n=4, source="full", root=cache)
-    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert len(files_under(cache)) == 2
 
 
@@ -266,22 +235,21 @@ def test_downloads_show_a_progress_bar(server, cache):
     """In a fresh interpreter: tqdm reads TQDM_DISABLE (set for stored outputs) at import."""
     payload = bytes(range(256)) * 400
     (server.folder / "blob.bin").write_bytes(payload)
-    code = ("import sys, importlib.util as u; spec = u.spec_from_file_location('s', sys.argv[4]); "
-            "sources = sys.modules['s'] = u.module_from_spec(spec); spec.loader.exec_module(sources); "
+    code = ("import sys; from recon_lib import sources; "
             "sources.REMOTES['demo'] = {'blob': sources.Remote(sys.argv[1], sys.argv[2])}; "
             "sources.fetch('demo', 'blob', sys.argv[3])")
     env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    env["PYTHONPATH"] = str(Path(sources.__file__).resolve().parents[1])
     run = subprocess.run([sys.executable, "-c", code, f"{server.url}/blob.bin",
-                          f"sha256:{hashlib.sha256(payload).hexdigest()}", str(cache),
-                          sources.__file__],                 # without importing torch
-                         env=env, capture_output=True, text=True, timeout=120)
+                          f"sha256:{hashlib.sha256(payload).hexdigest()}", str(cache)],
+                         env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "100%" in run.stderr and "102k/102k" in run.stderr
 
 
-def test_a_corrupted_download_is_rejected_and_leaves_nothing_behind(server, monkeypatch, cache):
+def test_a_corrupted_download_is_rejected_and_leaves_nothing_behind(publish, server, monkeypatch, cache):
     images, labels = mnist_style(np.random.default_rng(3), 5)
-    publish(server, monkeypatch, "mnist", {"test-images": idx_bytes(images),
+    publish("mnist", {"test-images": idx_bytes(images),
                                            "test-labels": idx_bytes(labels)})
     served = server.folder / "test-images"
     served.write_bytes(served.read_bytes()[:-10] + b"corrupted!")   # same size, wrong bytes
@@ -290,9 +258,9 @@ def test_a_corrupted_download_is_rejected_and_leaves_nothing_behind(server, monk
     assert files_under(cache) == []
 
 
-def test_no_network_and_no_cache_is_a_clear_connection_error(server, monkeypatch, cache):
+def test_no_network_and_no_cache_is_a_clear_connection_error(publish, server, monkeypatch, cache):
     images, labels = mnist_style(np.random.default_rng(4), 3)
-    publish(server, monkeypatch, "kmnist", {"test-images": idx_bytes(images),
+    publish("kmnist", {"test-images": idx_bytes(images),
                                             "test-labels": idx_bytes(labels)})
     server.stop()
     with pytest.raises(ConnectionError, match=r"cannot download.*source='samples'\) needs no network"):
@@ -309,11 +277,11 @@ def test_a_missing_file_on_the_server_is_reported_with_its_status(server, monkey
     assert files_under(cache) == []
 
 
-def test_cifar100_binary_archive_is_unpacked_and_parsed_per_split(server, monkeypatch, cache):
+def test_cifar100_binary_archive_is_unpacked_and_parsed_per_split(publish, server, monkeypatch, cache):
     rng = np.random.default_rng(5)
     splits = {s: (rng.integers(0, 256, (k, 3, 32, 32), dtype=np.uint8), rng.integers(0, 100, k))
               for s, k in (("train", 6), ("test", 4))}
-    publish(server, monkeypatch, "cifar100", {"archive": cifar_tar(splits)},
+    publish("cifar100", {"archive": cifar_tar(splits)},
             key_of=lambda key: "cifar-100-binary.tar.gz")
     for split, (images, fine) in splits.items():
         x, y = rl.datasets.load("cifar100", source="full", root=cache, split=split)
@@ -321,21 +289,21 @@ def test_cifar100_binary_archive_is_unpacked_and_parsed_per_split(server, monkey
         assert torch.equal(y, torch.from_numpy(fine.astype(np.int64)))
 
 
-def test_archives_and_idx_pairs_that_do_not_fit_are_refused(server, monkeypatch, cache):
+def test_archives_and_idx_pairs_that_do_not_fit_are_refused(publish, server, monkeypatch, cache):
     rng = np.random.default_rng(8)
     only_train = {"train": (rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8), np.arange(2))}
-    publish(server, monkeypatch, "cifar100", {"archive": cifar_tar(only_train)},
+    publish("cifar100", {"archive": cifar_tar(only_train)},
             key_of=lambda key: "cifar-100-binary.tar.gz")
     with pytest.raises(ValueError, match="archive holds no cifar-100-binary/test.bin"):
         rl.datasets.load("cifar100", source="full", root=cache)
     images, labels = mnist_style(rng, 4)
-    publish(server, monkeypatch, "mnist", {"test-images": idx_bytes(images),
+    publish("mnist", {"test-images": idx_bytes(images),
                                            "test-labels": idx_bytes(labels[:3])})
     with pytest.raises(ValueError, match="disagree"):
         rl.datasets.load("mnist", source="full", root=cache)
 
 
-def test_bloodmnist_npz_with_md5_pin_and_channel_order(server, monkeypatch, cache):
+def test_bloodmnist_npz_with_md5_pin_and_channel_order(publish, server, monkeypatch, cache):
     rng = np.random.default_rng(6)
     arrays = {}
     for split, k in (("train", 5), ("val", 3), ("test", 4)):
@@ -343,7 +311,7 @@ def test_bloodmnist_npz_with_md5_pin_and_channel_order(server, monkeypatch, cach
         arrays[f"{split}_labels"] = rng.integers(0, 8, (k, 1))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    publish(server, monkeypatch, "wbc", {"npz": buffer.getvalue()}, algorithm="md5",
+    publish("wbc", {"npz": buffer.getvalue()}, algorithm="md5",
             key_of=lambda key: "bloodmnist.npz")
     x, y = rl.datasets.load("wbc", source="full", root=cache, split="val", size=56)
     assert x.shape == (3, 3, 56, 56)
@@ -370,8 +338,8 @@ def test_fmri_from_a_local_nifti_is_oriented_and_scaled(tmp_path):
     assert x.min() == 0
 
 
-def test_fmri_default_url_is_fetched_through_pooch(server, monkeypatch, cache, tmp_path):
-    publish(server, monkeypatch, "fmri", {"nifti": marked_run(tmp_path).read_bytes()},
+def test_fmri_default_url_is_fetched_through_pooch(publish, server, monkeypatch, cache, tmp_path):
+    publish("fmri", {"nifti": marked_run(tmp_path).read_bytes()},
             key_of=lambda key: "example4d.nii.gz")
     x, _ = rl.datasets.load("fmri", source="full", root=cache, n=4, size=10)
     assert x.shape == (4, 1, 10, 10)
@@ -399,7 +367,7 @@ def test_imagenet_needs_a_local_folder_and_interleaves_its_classes(tmp_path):
         rl.datasets.load("imagenet", n=5, source="full", path=tmp_path / "val")
 
 
-def test_full_lfw_is_downloaded_unpacked_and_cropped_to_the_face(server, monkeypatch, cache):
+def test_full_lfw_is_downloaded_unpacked_and_cropped_to_the_face(publish, server, monkeypatch, cache):
     buffer = io.BytesIO()
     face = np.zeros((250, 250), np.uint8)
     face[62:188, 62:188] = 200                   # a bright central half, like a face in LFW
@@ -411,7 +379,7 @@ def test_full_lfw_is_downloaded_unpacked_and_cropped_to_the_face(server, monkeyp
                 info = tarfile.TarInfo(f"lfw_funneled/{person}/{person}_000{i}.png")
                 info.size = len(png.getvalue())
                 archive.addfile(info, io.BytesIO(png.getvalue()))
-    publish(server, monkeypatch, "faces", {"archive": buffer.getvalue()},
+    publish("faces", {"archive": buffer.getvalue()},
             key_of=lambda key: "lfw-funneled.tgz")
     x, y = rl.datasets.load("faces", source="full", root=cache, size=25)
     assert x.shape == (4, 1, 25, 25) and y.tolist() == [0, 1, 0, 1]
@@ -466,7 +434,7 @@ def test_format_readers_reject_malformed_files(tmp_path):
         sources.read_idx(bad)
     short = tmp_path / "short.gz"
     short.write_bytes(gzip.compress(struct.pack(">BBBBII", 0, 0, 8, 2, 2, 3) + b"12345"))
-    with pytest.raises(ValueError, match=r"header says \(2, 3\) but the file holds 5"):
+    with pytest.raises(ValueError, match=r"header says \(2, 3\) \(6 data bytes\) but the file holds 5"):
         sources.read_idx(short)
     torn = tmp_path / "test.bin"
     torn.write_bytes(b"\x00" * 3075)
@@ -494,6 +462,8 @@ def test_cache_folder_is_root_then_environment_then_os_cache(tmp_path, monkeypat
 def test_pinned_remotes_are_well_formed():
     for name, files in sources.REMOTES.items():
         for remote in files.values():
-            algorithm, digest = remote.known_hash.split(":")
-            assert len(digest) == {"sha256": 64, "md5": 32}[algorithm], name
+            for pin in (remote.known_hash, *remote.also):
+                algorithm, digest = pin.split(":")
+                assert len(digest) == {"sha256": 64, "md5": 32}[algorithm], name
+                assert int(digest, 16) >= 0, name          # hexadecimal
             assert remote.url.startswith("https://"), remote.url

@@ -48,13 +48,21 @@ def test_reference_answers_pass(task_id, seed, capsys):
 
 
 def test_chapter_02_has_at_least_four_tasks_each_with_a_reference_here():
-    assert set(grading.tasks("02")) == set(REFERENCES) and len(REFERENCES) >= 4
+    assert set(grading.tasks("02")) == set(REFERENCES) | {"02.impostor"} and len(REFERENCES) >= 4  # + new tasks
 
 
 
 
 
 # --- typical mistakes ---------------------------------------------------------------------------
+def unsquared(x_hat, x):
+    """The optimal assignment, but of summed distances rather than summed squared errors."""
+    rows, cols = linear_sum_assignment(torch.cdist(x_hat.flatten(1), x.flatten(1)).numpy())
+    perm = torch.empty(len(x), dtype=torch.long)
+    perm[torch.as_tensor(cols)] = torch.as_tensor(rows)
+    return perm
+
+
 def greedy(x_hat, x):
     """Best pair first, then the best of what is left: not optimal in general."""
     cost = torch.cdist(x.flatten(1), x_hat.flatten(1)).square()
@@ -87,7 +95,8 @@ def returns_none(*args):
     ("02.labels", lambda g, B: torch.topk(g, B).indices, "largest"),
     ("02.labels", lambda g, B: g.argmin().repeat(B), "one class B times"),
     ("02.labels", lambda g, B: (-g).topk(B).values, "integers"),
-    ("02.match", greedy, "greedily"),
+    ("02.match", greedy, "greedy matching \\(closest pair first\\)"),
+    ("02.match", unsquared, "unsquared distances"),
     ("02.match", lambda x_hat, x: torch.cdist(x.flatten(1), x_hat.flatten(1)).argmin(1), "not a permutation"),
     ("02.match", returns_none, "return"),
 ])
@@ -107,15 +116,19 @@ def test_hard_coded_answer_fails_on_fresh_cases():
         grading.check("02.labels", remembered)
 
 
-def test_the_match_cases_really_defeat_greedy_pairing():
-    """The trap is honest: on every case the greedy pairing costs more than the optimum."""
+@pytest.mark.parametrize("seed", range(5))
+def test_the_match_cases_really_defeat_greedy_and_unsquared_pairing(seed):
+    """The traps are honest: greedy pairing (greedy trap) and the best pairing under unsquared
+    distances (unsquared trap) both cost more total MSE than the optimum."""
+    from recon_lib.grading import ch02
+
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        from recon_lib.grading import ch02
-        for _ in range(6):
-            x_hat, x = ch02._greedy_trap()
+        torch.manual_seed(seed)
+        x = ch02._digits(12)[torch.randperm(50)[:4]]
+        for trap, rival in ((ch02._greedy_trap, greedy), (ch02._unsquared_trap, unsquared)):
+            x_hat = trap(x)
             _, best = rl.metrics.match(x_hat, x)
-            assert rl.metrics.mse(x_hat[greedy(x_hat, x)], x).sum() > rl.metrics.mse(x_hat[best], x).sum()
+            assert rl.metrics.mse(x_hat[rival(x_hat, x)], x).sum() > 1.05 * rl.metrics.mse(x_hat[best], x).sum()
 
 
 def test_cases_are_reproducible_and_leave_the_learners_rng_alone():

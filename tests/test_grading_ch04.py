@@ -44,8 +44,8 @@ def test_library_functions_pass_where_they_fit(capsys):
     assert capsys.readouterr().out.count("passed") == 3
 
 
-def test_chapter_04_has_four_tasks():
-    assert set(grading.tasks("04")) == set(REFERENCES)
+def test_chapter_04_has_five_tasks():  # 04.match_loop: test_grading_new_tasks.py
+    assert set(grading.tasks("04")) == set(REFERENCES) | {"04.match_loop"}
 
 
 
@@ -115,6 +115,11 @@ def argmax_label(model, grads):
     return int(scores.argmax())
 
 
+def row_sum_label(model, grads):  # right for sigmoid/relu heads, wrong when Σ a < 0 (tanh)
+    name, _ = rl.analytic.last_linear(model)
+    return int(grads[f"{name}.weight"].sum(-1).argmin())
+
+
 def tensor_label(model, grads):
     name, head = rl.analytic.last_linear(model)
     scores = grads[f"{name}.bias"] if head.bias is not None else grads[f"{name}.weight"].sum(-1)
@@ -158,7 +163,11 @@ def returns_none(*args):
     ("04.distance", cosine_similarity, "not Σ‖g − g\\*‖²"),
     ("04.distance", returns_none, "return"),
     ("04.distance", absolute_distance, "square them"),
-    ("04.distance", float_distance, "torch.Tensor"),
+    ("04.distance", float_distance, "Python number, so an attack cannot minimise it"),
+    ("04.distance", lambda g, t: gradient_distance(g, t).detach(), "no autograd graph"),
+    ("04.distance", lambda g, t: torch.tensor(gradient_distance(g, t).item()), "no autograd graph"),
+    ("04.distance", lambda g, t: sum(((g[n] - t[n]) ** 2).sum() if n.endswith("weight")
+                                     else ((g[n].detach() - t[n]) ** 2).sum() for n in t), "does not pass a finite gradient"),
     ("04.tv", horizontal_only, "add the vertical"),
     ("04.tv", isotropic_tv, "isotropic"),
     ("04.tv", signed_tv, "absolute value of each difference"),
@@ -166,7 +175,13 @@ def returns_none(*args):
     ("04.tv", summed_tv, "take their means"),
     ("04.tv", vertical_only, "add the horizontal"),
     ("04.tv", per_image_tv, "shape"),
-    ("04.label", argmax_label, "argmin"),
+    ("04.tv", lambda x: total_variation(x.detach()), "no autograd graph"),
+    ("04.tv", lambda x: total_variation(x).item(), "Python number"),
+    ("04.tv", lambda x: (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+     + (x[..., :, 1:] - x[..., :, :-1]).detach().abs().mean(), "wrong gradient"),
+    ("04.tv", lambda x: total_variation(x.transpose(-1, -2).reshape(x.shape)), "not mean"),
+    ("04.label", argmax_label, "largest; the true class is the one entry that is \\*negative\\*"),
+    ("04.label", row_sum_label, "Σ a is negative"),
     ("04.label", tensor_label, "Python int"),
     ("04.label", bias_only_label, "raised KeyError"),
     ("04.init", gaussian_init, "Gaussian"),
@@ -184,8 +199,10 @@ def test_typical_mistakes_get_specific_feedback(task_id, answer, words):
 
 def test_feedback_never_prints_the_expected_label():
     with pytest.raises(grading.WrongAnswer) as caught:
-        grading.check("04.label", lambda model, grads: -1)
+        grading.check("04.label", lambda model, grads: (idlg_label(model, grads) + 1) % model[-1].out_features)
     assert "is not the label" in str(caught.value)
+    with pytest.raises(grading.WrongAnswer, match="-1 is not a class index"):
+        grading.check("04.label", lambda model, grads: -1)
 
 
 def test_cases_are_reproducible_and_leave_the_learners_rng_alone():

@@ -1,6 +1,7 @@
 """Metrics: MSE/PSNR by hand, SSIM against scikit-image, batch behaviour, bad shapes."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from skimage.metrics import structural_similarity
@@ -41,3 +42,54 @@ def test_shape_mismatch_is_rejected():
 def test_ssim_on_tiny_images_is_rejected():
     with pytest.raises(ValueError, match="3×3"):
         rl.metrics.ssim(torch.rand(1, 2, 2), torch.rand(1, 2, 2))
+
+
+# --- bad inputs: a clear error naming the argument, never a NaN or a silently wrong score ------
+GOOD = torch.rand(2, 1, 8, 8)
+BAD = {
+    "x outside [0, 1]": (lambda: rl.metrics.psnr(GOOD, GOOD * 255), ValueError, "x must lie in \\[0, 1\\]"),
+    "uint8 x without data_range": (lambda: rl.metrics.ssim(GOOD, (GOOD * 255).to(torch.uint8)),
+                                   ValueError, "pass data_range="),
+    "data_range below the spread": (lambda: rl.metrics.psnr(GOOD, GOOD * 255, data_range=100),
+                                    ValueError, "data_range=100 is smaller than the spread"),
+    "data_range zero": (lambda: rl.metrics.psnr(GOOD, GOOD, data_range=0), ValueError, "data_range"),
+    "data_range nan": (lambda: rl.metrics.ssim(GOOD, GOOD, data_range=math.nan), ValueError, "data_range"),
+    "data_range text": (lambda: rl.metrics.psnr(GOOD, GOOD, data_range="1"), ValueError, "data_range"),
+    "NaN reconstruction": (lambda: rl.metrics.psnr(GOOD.clone().fill_(math.nan), GOOD), ValueError,
+                           "x_hat contains NaN"),
+    "inf original": (lambda: rl.metrics.mse(GOOD, GOOD.clone().fill_(math.inf)), ValueError,
+                     "x contains NaN or inf"),
+    "empty batch": (lambda: rl.metrics.psnr(GOOD[:0], GOOD[:0]), ValueError, "x_hat is empty"),
+    "empty image": (lambda: rl.metrics.mse(torch.zeros(0), torch.zeros(0)), ValueError, "empty"),
+    "complex": (lambda: rl.metrics.mse(GOOD.to(torch.complex64), GOOD.to(torch.complex64)), TypeError,
+                "x_hat must hold real numbers"),
+    "bool": (lambda: rl.metrics.ssim(GOOD > 0.5, GOOD > 0.5), TypeError, "x_hat must hold real numbers"),
+    "list": (lambda: rl.metrics.mse([0.5], [0.5]), TypeError, "x_hat must be a torch tensor or NumPy array"),
+    "object array": (lambda: rl.metrics.mse(np.array([None]), GOOD), TypeError,
+                     "x_hat must hold real numbers"),
+    "match with NaN": (lambda: rl.metrics.match(GOOD, GOOD.clone().fill_(math.nan)), ValueError,
+                       "x contains"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_metric_inputs_raise_clear_errors(case):
+    call, error, message = BAD[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_numpy_arrays_and_data_range_are_documented_behaviour():
+    x = np.random.default_rng(0).random((2, 1, 8, 8))
+    x_hat = np.clip(x + 0.01, 0, 1)
+    as_tensors = torch.from_numpy(x_hat), torch.from_numpy(x)
+    torch.testing.assert_close(rl.metrics.psnr(x_hat, x), rl.metrics.psnr(*as_tensors))
+    torch.testing.assert_close(rl.metrics.ssim(x_hat, x), rl.metrics.ssim(*as_tensors))
+    # uint8 images with their range: the same PSNR and SSIM as the same images scaled to [0, 1]
+    a, b = (torch.from_numpy(x_hat) * 255).round(), (torch.from_numpy(x) * 255).round()
+    torch.testing.assert_close(rl.metrics.psnr(a.to(torch.uint8), b.to(torch.uint8), data_range=255),
+                               rl.metrics.psnr(a / 255, b / 255))
+    torch.testing.assert_close(rl.metrics.ssim(a, b, data_range=255), rl.metrics.ssim(a / 255, b / 255))
+    # the reconstruction is scored as it is, even outside [0, 1]: 2 vs 0 is 20·log10(1/2) dB
+    overshoot = rl.metrics.psnr(torch.full((4, 4), 2.0), torch.zeros(4, 4)).item()
+    assert overshoot == pytest.approx(20 * math.log10(1 / 2), abs=1e-9)

@@ -141,7 +141,8 @@ def test_presets_are_plain_data_and_overridable():
     assert (dlg.distance, dlg.init, dlg.label, dlg.optimizer) == ("euclidean", "gaussian", "joint", "lbfgs")
     assert op.options("inverting_gradients").distance == "cosine"
     assert op.options("paper").init == "uniform"
-    assert op.options("dlg", steps=7).steps == 7 and op.PRESETS["dlg"]["steps"] != 7
+    assert op.options("dlg", steps=7).steps == 7 and op.PRESETS["dlg"].steps != 7
+    assert all(isinstance(preset, op.Options) for preset in op.PRESETS.values())
     assert dataclasses.asdict(op.options("idlg"))["label"] == "recover"
 
 

@@ -38,3 +38,22 @@ def test_progress_bar_honours_tqdm_disable(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "")
     assert not rl.progress_bar(range(3), file=open("/dev/null", "w")).disable
     assert rl.progress_bar(range(3), enabled=False).disable
+
+
+def test_intra_op_threads_restores_the_callers_setting():
+    before = torch.get_num_threads()
+    with rl.runtime.intra_op_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), rl.runtime.intra_op_threads(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with rl.runtime.intra_op_threads(None):
+        assert torch.get_num_threads() == before
+
+
+def test_threads_for_small_cpu_problems_only():
+    small, large = rl.runtime.SMALL_PROBLEM - 1, rl.runtime.SMALL_PROBLEM
+    assert rl.runtime.threads_for(small) == 1 and rl.runtime.threads_for(small, "cpu") == 1
+    assert rl.runtime.threads_for(large) is None
+    assert rl.runtime.threads_for(small, "cuda") is None

@@ -48,8 +48,8 @@ def test_study_counts_successes_and_times_only_successful_runs(small):
 def test_stabiliser_grid_is_init_times_label_times_box():
     assert len(wo.STABILISERS) == 8
     assert {tuple(sorted(c.items())) for c in wo.STABILISERS.values()} == {
-        (("box", b), ("init", i), ("label", l))
-        for b in (None, "penalty") for i in wo.INITS for l in ("joint", "recover")}
+        (("box", b), ("init", i), ("label", lab))
+        for b in (None, "penalty") for i in wo.INITS for lab in ("joint", "recover")}
 
 
 def test_show_draws_a_labelled_loss_curve(small):
@@ -67,3 +67,27 @@ def test_explorer_builds_widgets(small):
 def test_unknown_victim_is_refused():
     with pytest.raises(ValueError, match="victim"):
         wo.client(victim="resnet")
+
+
+def test_stored_study_reads_counts_and_plot_study_draws_intervals(tmp_path):
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from recon_lib.widgets import optimisation as wo
+    printout = tmp_path / "study.txt"
+    printout.write_text("# python benchmarks/optimisation.py --seeds 20 --size 16\n\n"
+                        "stabilisers: lenet\nconfiguration  success  median steps  median s\n"
+                        "uniform init, DLG label   80%   410   2.45\n"
+                        "gaussian init, iDLG label   100%   340   2.67\n\nfc: mlp\n")
+    rows = wo.stored_study(printout)
+    assert [(r["config"], r["successes"], r["seeds"], r["median_steps"]) for r in rows] == [
+        ("uniform init, DLG label", 16, 20, 410.0), ("gaussian init, iDLG label", 20, 20, 340.0)]
+    figure = wo.plot_study(rows, "t")
+    assert len(figure.axes) == 2
+    plt.close(figure)
+    printout.write_text(printout.read_text().replace("80%", "83%"))   # not a whole number of 20 seeds
+    with pytest.raises(ValueError, match="whole number"):
+        wo.stored_study(printout)
+    stored = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "optimisation_20seeds.txt"
+    assert len(wo.stored_study(stored)) == 8

@@ -20,6 +20,21 @@ reference, and then either prints one line (``✔ Task 01.closed_form passed …
 Both are ``AssertionError`` subclasses: nbgrader's autograder scores a failing check cell 0 and
 nbval fails. In Jupyter they render as the feedback text alone, without a traceback.
 
+What a check promises (each is tested in ``tests/test_grading*.py``)
+------------------------------------------------------------------
+* It judges the behaviour the task asks for: values, and where the task states them dtype,
+  shape, order, and — for a value an attack minimises — that gradients flow back to the inputs
+  (:func:`expect_differentiable`).
+* It accepts every correct answer however written, and its cases include the boundary cases
+  that separate the right rule from its plausible neighbours (non-square images, rank-deficient
+  batches, δ near the usability threshold, …) in the visible check as well as the hidden one.
+* It never prints the expected values (tasks register them with :func:`expected`, and the tests
+  assert no message contains them) and names a mistake only when the check has established it.
+* It survives the learner's session and code: cases are built in float32 whatever
+  ``torch.set_default_dtype`` the session set, and the learner's function runs under
+  :mod:`recon_lib.grading.guard` — a time limit, ``sys.exit`` and any exception become a failed
+  check with a message (``KeyboardInterrupt``, the stop button, still stops the check).
+
 Adding a chapter's checks (the pattern ``ch00.py`` and ``ch01.py`` follow)
 -------------------------------------------------------------------------
 1. Create ``recon_lib/grading/chNN.py`` (NN = the chapter number). No registration list to
@@ -45,6 +60,7 @@ Adding a chapter's checks (the pattern ``ch00.py`` and ``ch01.py`` follow)
 from __future__ import annotations
 
 import importlib
+import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,8 +69,11 @@ from typing import Any, NoReturn
 import torch
 from torch import Tensor
 
+from . import guard
+
 __all__ = ["check", "task", "tasks", "ask", "fail", "expect_tensor", "expect_close", "first_match",
-           "constant_factor", "GradingError", "NotImplementedYet", "WrongAnswer", "Task"]
+           "constant_factor", "expect_differentiable", "expected", "GradingError", "NotImplementedYet",
+           "WrongAnswer", "Task"]
 
 TASK_ID = re.compile(r"^(\d\d)\.[a-z][a-z0-9_]*$")
 
@@ -91,18 +110,22 @@ class Task:
     hint: str
     n_cases: int
     run: Callable[[Callable[..., Any], int], None]
+    time_limit: float = guard.TIME_LIMIT  # seconds per call of the learner's function
 
 
 _TASKS: dict[str, Task] = {}
+_time_limit: list[float | None] = [guard.TIME_LIMIT]  # of the check running now
+_EXPECTED: list[Any] = []  # the reference answers of the check running now (see expected())
 
 
-def task(task_id: str, *, title: str, hint: str, n_cases: int = 5) -> Callable:
+def task(task_id: str, *, title: str, hint: str, n_cases: int = 5,
+         time_limit: float = guard.TIME_LIMIT) -> Callable:
     """Register a check function under ``task_id`` (decorator used by the ``chNN`` modules)."""
     if not TASK_ID.match(task_id):
         raise ValueError(f"task id {task_id!r} must look like '01.closed_form' (chapter.name)")
 
     def register(run: Callable[[Callable[..., Any], int], None]) -> Callable:
-        _TASKS[task_id] = Task(task_id, title, hint, n_cases, run)
+        _TASKS[task_id] = Task(task_id, title, hint, n_cases, run, time_limit)
         return run
 
     return register
@@ -134,7 +157,8 @@ def _get(task_id: str) -> Task:
     return known[task_id]
 
 
-def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: int | None = None) -> None:
+def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: int | None = None,
+          time_limit: float | None = None) -> None:
     """Check the learner's function ``answer`` for task ``task_id`` on fresh seeded cases.
 
     Args:
@@ -142,6 +166,8 @@ def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: i
         answer: the learner's function itself (not its result).
         seed: seeds the cases; hidden tests use other seeds, so hard-coded answers fail.
         n_cases: how many cases (default: the task's own number).
+        time_limit: seconds one call of ``answer`` may take (default: the task's own, 30 s
+            unless the task says otherwise); a slower call fails the check with a message.
 
     Raises:
         NotImplementedYet: the function is still the stub.
@@ -156,8 +182,12 @@ def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: i
                                          f"{type(answer).__name__}. Pass the name without "
                                          "calling it: check(..., my_function), not my_function(...).", None))
     count = found.n_cases if n_cases is None else n_cases
+    if time_limit is not None and not (isinstance(time_limit, numbers.Real) and time_limit > 0):
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    _time_limit.append(found.time_limit if time_limit is None else float(time_limit))
+    _EXPECTED.clear()
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), guard.case_dtype(), torch.enable_grad():
             torch.manual_seed(seed)
             found.run(answer, count)
     except NotImplementedError:
@@ -167,6 +197,8 @@ def check(task_id: str, answer: Callable[..., Any], *, seed: int = 0, n_cases: i
             "with your code, run that cell, then run this check again.") from None
     except _Mismatch as mismatch:
         raise WrongAnswer(_format(found, mismatch.message, mismatch.case)) from None
+    finally:
+        _time_limit.pop()
     print(f"✔ Task {found.id} ({found.title}) passed on {count} fresh cases.")
 
 
@@ -190,29 +222,56 @@ def _clone(value: Any) -> Any:
     return value
 
 
-def ask(answer: Callable[..., Any], *args: Any, case: str) -> Any:
-    """Call the learner's function on copies of ``args``; a crash becomes feedback.
+def ask(answer: Callable[..., Any], *args: Any, case: str,
+        explain: Callable[[BaseException], str | None] | None = None) -> Any:
+    """Call the learner's function on copies of ``args``; a crash, exit or hang becomes feedback.
 
     ``NotImplementedError`` passes through (:func:`check` reports the stub). Inputs are cloned
-    so that in-place edits by the learner cannot change the reference the answer is compared to.
+    so that in-place edits by the learner cannot change the reference the answer is compared to
+    (a clone of a tensor that requires grad stays connected to it, so gradients still flow).
+    The call runs under :func:`recon_lib.grading.guard.call`: the learner's default dtype, a
+    time limit, and every exception caught. ``explain`` may turn an exception the task knows
+    (e.g. autograd's "does not require grad" without ``create_graph=True``) into a specific message.
     """
+    limit = _time_limit[-1]
     try:
-        return answer(*(_clone(arg) for arg in args))
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any crash of learner code is feedback, not a bug
-        fail(f"your function raised {type(error).__name__}: {error}. Call it yourself on a small "
-             "example to debug it.", case)
+        return guard.call(answer, tuple(_clone(arg) for arg in args), limit)
+    except guard.TimedOut:
+        fail(f"your function did not return within {limit:g} s on this case, so the check stopped it. "
+             "An endless loop (a `while` whose condition never changes), a `time.sleep` or an "
+             "`input()`? Call it yourself on a small example.", case)
+    except guard.Crashed as crashed:
+        error = crashed.error
+        if isinstance(error, SystemExit):
+            fail("your function called sys.exit() (or exit()/quit()), which would end the program; "
+                 "return a value instead.", case)
+        known = explain(error) if explain is not None else None
+        fail(f"your function raised {type(error).__name__}: {error}. " + (known or "Call it yourself on "
+             "a small example to debug it."), case)
 
 
-def expect_tensor(got: Any, shape: Sequence[int], case: str, what: str = "your function") -> Tensor:
-    """The answer as a tensor of ``shape``, or a specific complaint (None, type, shape, NaN)."""
+def expected(*values: Any) -> None:
+    """Register the reference answer(s) of the current case: no message may contain them.
+
+    The tests run wrong answers and assert that no feedback text holds a registered value
+    (``tests/test_grading_promises.py``); the check itself never prints them.
+    """
+    _EXPECTED.extend(values)
+
+
+def expect_tensor(got: Any, shape: Sequence[int], case: str, what: str = "your function",
+                  dtype: torch.dtype | None = None) -> Tensor:
+    """The answer as a tensor of ``shape`` (and ``dtype`` where the task states one), or a
+    specific complaint (None, type, shape, dtype, NaN)."""
     if got is None:
         fail(f"{what} returned None. Did you forget the `return` statement?", case)
     if not isinstance(got, Tensor):
         fail(f"{what} returned a {type(got).__name__}; return a torch.Tensor.", case)
     if tuple(got.shape) != tuple(shape):
         fail(f"{what} returned shape {tuple(got.shape)} but this case needs {tuple(shape)}.", case)
+    if dtype is not None and got.dtype != dtype:
+        fail(f"{what} returned dtype {got.dtype}, but the task asks for {dtype}"
+             f"{' (cast with .to(' + str(dtype) + '))' if got.is_floating_point() else ''}.", case)
     if got.is_floating_point() and not torch.isfinite(got).all():
         fail(f"{what} returned NaN or inf values. A division by zero somewhere?", case)
     return got.detach().cpu()  # compared with CPU references, whatever device the learner used
@@ -224,6 +283,34 @@ def expect_close(got: Tensor, want: Tensor, message: str, case: str,
     if not torch.allclose(got.detach().double().cpu(), want.detach().double().cpu(), atol=atol, rtol=rtol):
         error = (got.detach().double().cpu() - want.detach().double().cpu()).abs().max().item()
         fail(f"{message} (largest error {error:.2g}).", case)
+
+
+def expect_differentiable(got: Any, inputs: Sequence[Tensor], want: Sequence[Tensor] | None, case: str,
+                          what: str = "your value", atol: float = 1e-6, rtol: float = 1e-4) -> None:
+    """``got`` must be a tensor whose autograd gradient with respect to ``inputs`` is ``want``.
+
+    With ``want=None`` only that it has an autograd graph (call this before the value checks,
+    and again with the reference gradients after them).
+
+    For a value an attack minimises (a distance, a penalty): the right numbers computed through
+    ``.item()``, ``.detach()``, NumPy or ``torch.tensor(...)`` cannot be minimised, so they fail.
+    """
+    if isinstance(got, numbers.Number) or (isinstance(got, Tensor) and got.grad_fn is None):
+        how = ("a Python number" if isinstance(got, numbers.Number)
+               else "a tensor with no autograd graph (requires_grad is False)")
+        fail(f"{what} is {how}, so an attack cannot minimise it: gradients do not flow back to "
+             "the inputs. Did you use .item(), .detach(), .numpy(), float(...), torch.tensor(...) "
+             "or torch.no_grad()? Keep every step a torch operation on the inputs.", case)
+    if want is None or not isinstance(got, Tensor) or got.numel() != 1:
+        return  # the value checks say what is wrong with it
+    grads = torch.autograd.grad(got.sum(), list(inputs), allow_unused=True)
+    for grad, reference in zip(grads, want):
+        if grad is None or not torch.isfinite(grad).all():
+            fail(f"{what} does not pass a finite gradient to every input: part of it is computed "
+                 "outside autograd (or through a step with no gradient, such as sqrt at 0).", case)
+        if not _same(grad, reference, atol, rtol):
+            fail(f"{what} has the right value but the wrong gradient with respect to its inputs: "
+                 "part of it is computed outside autograd (e.g. a .detach() on one term).", case)
 
 
 def _same(a: Tensor, b: Tensor, atol: float, rtol: float) -> bool:

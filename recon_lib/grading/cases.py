@@ -2,7 +2,8 @@
 
 All draws use torch's global generator, which :func:`recon_lib.grading.check` seeds inside
 ``torch.random.fork_rng``; so a case set is fixed by its seed and the learner's RNG is untouched.
-Sizes vary per case, so an answer that hard-codes d = 625 (a 25×25 face) fails.
+Sizes vary per case, so an answer that hard-codes d = 625 (a 25×25 face) fails; most images are
+not square (H ≠ W), so an answer that swaps height and width fails too.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 
 from .. import datasets, models
 
-SIDES = (12, 16, 25)  # image sides the cases draw from (25 is the native LFW crop)
+SHAPES = ((12, 16), (16, 12), (25, 25), (14, 20))  # (H, W) the cases draw from (25×25: native LFW)
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 
 
@@ -23,15 +24,15 @@ def randint(low: int, high: int) -> int:
     return int(torch.randint(low, high + 1, ()).item())
 
 
-@lru_cache(maxsize=len(SIDES))
-def faces(side: int) -> Tensor:
-    """All sample faces resized to side × side, N×1×side×side in [0, 1] (cached)."""
-    return datasets.load("faces", size=side)[0]
+@lru_cache(maxsize=8)
+def faces(size: int | tuple[int, int]) -> Tensor:
+    """All sample faces resized to ``size`` (a side or (H, W)), N×1×H×W in [0, 1] (cached)."""
+    return datasets.load("faces", size=size)[0]
 
 
 def face_batch(size: int) -> Tensor:
-    """``size`` distinct real faces of one random side from :data:`SIDES`."""
-    pool = faces(SIDES[randint(0, len(SIDES) - 1)])
+    """``size`` distinct real faces of one random (H, W) from :data:`SHAPES`."""
+    pool = faces(SHAPES[randint(0, len(SHAPES) - 1)])
     return pool[torch.randperm(len(pool))[:size]]
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import fl
-from . import ask, cases, constant_factor, fail, task
+from . import ask, cases, constant_factor, expected, fail, task
 
 
 def make_case(index: int, batch: tuple[int, int] = (2, 5), bias: bool = True,
@@ -47,7 +47,7 @@ def _expect_message(got: object, want: Mapping[str, Tensor], case: str) -> dict[
 
 
 def _explain_values(got: Mapping[str, Tensor], want: Mapping[str, Tensor], batch_size: int,
-                    case: str) -> None:
+                    case: str, otherwise: str) -> None:
     flat_got = torch.cat([got[key].flatten() for key in want])
     flat_want = torch.cat([value.flatten() for value in want.values()])
     factor = constant_factor(flat_got, flat_want, rtol=1e-3)
@@ -58,8 +58,7 @@ def _explain_values(got: Mapping[str, Tensor], want: Mapping[str, Tensor], batch
         fail("every gradient has the wrong sign: the client sends ∇L, not the update step −∇L.", case)
     for key, value in want.items():
         if not torch.allclose(got[key].double(), value.double(), atol=1e-6, rtol=1e-4):
-            fail(f"the gradient for {key!r} differs from the client's. Is the loss cross-entropy on "
-                 "the model's outputs, averaged over the batch?", case)
+            fail(f"the gradient for {key!r} differs from the client's. {otherwise}", case)
 
 
 # --- Task 00.message --------------------------------------------------------------------------
@@ -77,7 +76,8 @@ def message(answer: Callable, n_cases: int) -> None:
         if any(not torch.equal(value, model.state_dict()[key]) for key, value in weights.items()):
             fail("your function changed the model's weights: the client sends the gradient, it "
                  "does not take a training step.", case)
-        _explain_values(first, want, len(x), case)
+        _explain_values(first, want, len(x), case, "Is the loss cross-entropy on the model's outputs, "
+                        "averaged over the batch?")
         second = _expect_message(ask(answer, model, x, y, case=case), want, case)
         if not all(torch.allclose(second[key], first[key]) for key in want):
             fail("a second call on the same model gave another message: .grad accumulates over "
@@ -99,7 +99,8 @@ def batch_mean(answer: Callable, n_cases: int) -> None:
             fail("your gradients still have the leading client dimension of size B: reduce over it.",
                  case)
         got = _expect_message(got, want, case)
-        _explain_values(got, want, len(x), case)
+        _explain_values(got, want, len(x), case, "It should be the mean of the B one-sample gradients "
+                        "over the client dimension (dim 0).")
 
 
 # --- Task 00.architecture ---------------------------------------------------------------------
@@ -113,7 +114,9 @@ def architecture(answer: Callable, n_cases: int) -> None:
                                          show_shape=False)
         linears = [module for module in model if isinstance(module, nn.Linear)]
         want = (linears[0].in_features, [m.out_features for m in linears[:-1]], linears[-1].out_features)
-        got = ask(answer, fl.client_update(model, x, y), case=case)
+        expected(*want)
+        sent = fl.client_update(model, x, y)
+        got = ask(answer, sent, case=case)
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             fail("return a tuple (d, widths, n_classes): the input size, the list of hidden widths "
                  "and the number of classes.", case)
@@ -125,12 +128,20 @@ def architecture(answer: Callable, n_cases: int) -> None:
                    linears[-1].in_features)
         if (d, widths, n_classes) == swapped:
             fail("you read the weight shapes the wrong way round: nn.Linear stores (out, in).", case)
-        if isinstance(widths, list) and len(widths) < len(want[1]):
-            fail("your widths list is too short. Did you assume every layer has a bias? This "
-                 "network has none.", case)
-        if isinstance(widths, list) and len(widths) > len(want[1]):
-            fail("your widths list is too long. Did you count the head, or the bias gradients, "
-                 "as hidden layers?", case)
+        values = list(sent.values())
+        every_other = (values[0].shape[1], [v.shape[0] for v in values[0:-2:2]], values[-1].shape[0])
+        if linears[0].bias is None and (d, widths, n_classes) == every_other:
+            fail("you skipped every second tensor of the message, as if each layer had a bias "
+                 "gradient after its weight gradient; this network has no biases.", case)
+        with_head = [m.out_features for m in linears]
+        if widths == with_head:
+            fail("your widths include the head (the last layer): list the hidden layers only.", case)
+        if linears[0].bias is not None and widths == [v.shape[0] for v in values[:-2]]:
+            fail("your widths have one entry per tensor of the message; the bias gradients are not "
+                 "layers of their own.", case)
+        if isinstance(widths, list) and len(widths) != len(want[1]):
+            fail(f"your widths list is too {'short' if len(widths) < len(want[1]) else 'long'}: it "
+                 "should have one entry per hidden layer.", case)
         wrong = [name for name, a, b in zip(("d", "widths", "n_classes"), (d, widths, n_classes), want)
                  if a != b]
         fail(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not right.", case)

@@ -28,11 +28,12 @@ class Case:
 
 def make_case(index: int, *, bias: bool = True, activation: str | None = None,
               width: tuple[int, int] = (2, 8), kill_first_unit: bool = False,
-              tiny_unit: bool = False, accept: Callable[[Case], bool] | None = None) -> Case:
+              tiny_unit: float | None = None, accept: Callable[[Case], bool] | None = None) -> Case:
     """A fresh random MLP and face image, and the one-sample message the client sends.
 
     ``kill_first_unit`` makes unit 0 a dead ReLU (δ = 0 exactly); ``tiny_unit`` scales unit 1's
-    outgoing weights by 1e-6 so that its δ is tiny but not zero (needs a width of at least 2);
+    outgoing weights by that factor (1e-6, or 1e-30: far below any "small" threshold a learner
+    might pick, yet a normal float32) so that its δ is tiny but not zero (needs a width ≥ 2);
     ``accept`` redraws until the case has a property a task needs (e.g. a negative δ).
     """
     activation = activation or cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
@@ -44,8 +45,8 @@ def make_case(index: int, *, bias: bool = True, activation: str | None = None,
                 model[1].weight[0] = -model[1].weight[0].abs()
                 if bias:
                     model[1].bias[0] = -1.0
-            if tiny_unit:
-                model[3].weight[:, 1] *= 1e-6
+            if tiny_unit is not None:
+                model[3].weight[:, 1] *= tiny_unit
         y = torch.randint(model[-1].out_features, (1,))
         grads = fl.client_update(model, x, y)
         label = (f"case {index + 1} ({cases.describe(model)}, one "
@@ -80,15 +81,16 @@ def _explain_closed_form(got: Tensor, case: Case, grad_w: Tensor, grad_b: Tensor
                  "did you divide?"),
         (grad_w * grad_b, "you multiplied by ∂ℓ/∂b; the bias gradient has to cancel δ, not square it."),
         (grad_b / grad_w, "you divided the wrong way round: which of the two gradients carries x?"),
-        (-case.x, "your image has the wrong sign: check the order of the division."),
+        (-case.x, "your image is the true one with every pixel's sign flipped." + (
+            " Here ∂ℓ/∂b is negative: dividing by its absolute value (or dropping a sign) does that; "
+            "δ's sign must cancel as well." if b < 0 else "")),
     ]
     message = first_match(got, mistakes, right=case.x, rtol=1e-3)
     if message:
         fail(message, case.label)
     factor = constant_factor(got, case.x, rtol=1e-3)
     if factor is not None and abs(factor - 1) > 1e-3:
-        fail(f"your image is the true one times a constant {factor:.3g} (∂ℓ/∂b here is {b:.3g}); "
-             "a scale slipped in.", case.label)
+        fail(f"your image is the true one times a constant {factor:.3g}; a scale slipped in.", case.label)
 
 
 # --- Task 01.usable ---------------------------------------------------------------------------
@@ -98,7 +100,8 @@ def usable(answer: Callable, n_cases: int) -> None:
     """``answer(grad_b) -> bool mask (h,)``: True where |∂ℓ/∂b| > 0 (as rl.analytic.usable_units)."""
     for index in range(n_cases):
         case = make_case(index, activation=None if index % 2 else "relu", width=(6, 16),
-                         kill_first_unit=index % 2 == 0, tiny_unit=index % 3 != 2)
+                         kill_first_unit=index % 2 == 0, tiny_unit=(1e-30, 1e-6, None)[index % 3],
+                         accept=lambda case: bool(analytic.usable_units(case.grad_bias).any()))
         got = expect_tensor(ask(answer, case.grad_bias, case=case.label), case.grad_bias.shape,
                             case.label)
         if got.dtype != torch.bool:

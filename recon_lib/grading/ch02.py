@@ -7,6 +7,7 @@ message. Answers are compared with :mod:`recon_lib.conditions`, :mod:`recon_lib.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import analytic, conditions, datasets, fl, metrics, models
-from . import ask, cases, constant_factor, expect_close, expect_tensor, fail, first_match, task
+from . import ask, cases, constant_factor, expect_close, expect_tensor, expected, fail, first_match, task
 
 SIDES = (8, 12, 28)  # digit sizes the cases draw from: d = 64, 144 or 784
 
@@ -35,18 +36,24 @@ class _Client:
     case: str
 
 
-def _client(batch_size: int | None = None, h: int | None = None) -> _Client:
-    """A fresh victim and batch: random side, B, h (unless given) and distinct labels."""
+def _client(batch_size: int | None = None, h: int | None = None, repeat: bool = False) -> _Client:
+    """A fresh victim and batch: random side, B, h (unless given) and distinct labels.
+
+    ``repeat`` puts the first image in the batch twice (rank-deficient: span of B − 1 images).
+    """
     side = SIDES[cases.randint(0, len(SIDES) - 1)]
     size = cases.randint(2, 6) if batch_size is None else batch_size
     width = cases.randint(size, size + 6) if h is None else h
     n_classes = max(10, size)
     pool = _digits(side)
     x = pool[torch.randperm(len(pool))[:size]]
+    if repeat:
+        x[1] = x[0]
     y = torch.randperm(n_classes)[:size]
     model = models.mlp((1, side, side), [width], n_classes)
     delta = conditions.first_layer_deltas(model, x, y)
-    case = f"B={size} digits of {side}×{side}, h={width}, labels {sorted(y.tolist())}"
+    case = (f"B={size} digits of {side}×{side}{' (one of them twice)' if repeat else ''}, h={width}, "
+            "distinct labels")
     return _Client(model, x, y, fl.client_update(model, x, y), delta, case)
 
 
@@ -108,9 +115,9 @@ def mixture(answer: Callable, n_cases: int) -> None:
 def span(answer: Callable, n_cases: int) -> None:
     """``answer(grad_W, B) -> V`` (d × r) orthonormal, span = row space of ∇W (rank ≤ B)."""
     for index in range(n_cases):
-        size = cases.randint(2, 5)
-        h = size + cases.randint(2, 6) if index % 2 == 0 else size   # wide layer, or exactly h = B
-        client = _client(size, h)
+        size = cases.randint(3, 5)
+        h = size + cases.randint(2, 6) if index % 3 != 1 else size   # wide layer, or exactly h = B
+        client = _client(size, h, repeat=index % 3 == 2)  # rank-deficient: an image twice
         grad_w = client.message["1.weight"]
         want = analytic.batch_span(grad_w, client.message["1.bias"], size)
         got = ask(answer, grad_w, size, case=client.case)
@@ -121,6 +128,11 @@ def span(answer: Callable, n_cases: int) -> None:
         if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > size:
             fail(f"your basis has {got.shape[1]} columns, but the batch spans at most B = {size} "
                  "directions: keep only the singular vectors with non-negligible singular values.", client.case)
+        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > want.shape[1]:
+            fail(f"your basis has {got.shape[1]} columns, more than ∇W has singular values above round-off "
+                 "here (this batch holds one image twice, so it spans fewer than B directions). A singular "
+                 "value of about 1e-7·σ_max is round-off, not a direction: keep those above a tolerance "
+                 "such as max(h, d)·eps·σ_max.", client.case)
         got = expect_tensor(got, want.shape, client.case)
         gram = got.T.double() @ got.double()
         if not torch.allclose(gram, torch.eye(gram.shape[0], dtype=torch.float64), atol=1e-4):
@@ -158,6 +170,13 @@ def membership(answer: Callable, n_cases: int) -> None:
             right=want, atol=1e-4, rtol=1e-3)
         if message:
             fail(message, client.case)
+        members, close = want < 1e-3, (got.double() - want.double()).abs() <= 1e-4 + 1e-3 * want.double()
+        if close[~members].all() and not close[members].all() and got[members].abs().max() < 1e-2:
+            fail("your residuals are right for the candidates outside the span but not for the members, "
+                 "whose true residual is at round-off level (about 1e-7). That is the signature of "
+                 "cancellation: a formula like √(‖x‖² − ‖Vᵀx‖²) subtracts two nearly equal numbers and "
+                 "leaves about √eps ≈ 3e-4 of round-off. Compute the difference x − V Vᵀ x first, then "
+                 "its norm.", client.case)
         expect_close(got, want, "your residuals are not ‖x − V Vᵀ x‖ / ‖x‖", client.case, atol=1e-4, rtol=1e-3)
 
 
@@ -187,6 +206,7 @@ def labels(answer: Callable, n_cases: int) -> None:
         if got.is_floating_point() or got.dtype == torch.bool:
             fail(f"return class indices (integers), got a {got.dtype} tensor.", client.case)
         truth = sorted(client.y.tolist())
+        expected(truth)
         mine = sorted(got.tolist())
         if mine == truth:
             continue
@@ -196,44 +216,87 @@ def labels(answer: Callable, n_cases: int) -> None:
         if len(set(mine)) == 1:
             fail("you returned one class B times; each image has its own label here: take B different "
                  "classes.", client.case)
-        fail(f"your labels {mine} are not the batch's.", client.case)
+        fail("some of your labels are not labels of this batch.", client.case)
 
 
 # --- Task 02.match -----------------------------------------------------------------------------
-def _greedy_trap() -> tuple[Tensor, Tensor]:
-    """Originals and shuffled reconstructions where the nearest pair is not in the best pairing.
+def _greedy_trap(x: Tensor) -> Tensor:
+    """Reconstructions where the nearest pair is not in the best pairing.
 
     Reconstruction 0 is x₀ plus a little noise, reconstruction 1 a bad one, x₀ − 2(x₁ − x₀):
     pairing 0 with x₀ (the closest pair) forces 1 onto x₁ at cost 9‖x₁ − x₀‖², while the best
     pairing (1 with x₀, 0 with x₁) costs about 5‖x₁ − x₀‖². Nearest neighbours per original pick
     reconstruction 0 twice.
     """
-    pool = _digits(SIDES[cases.randint(0, len(SIDES) - 1)])
-    x = pool[torch.randperm(len(pool))[:4]]
     noisy = x + 0.02 * torch.randn_like(x)
-    made = torch.stack([noisy[0], 3 * x[0] - 2 * x[1], noisy[2], noisy[3]])
-    return made[torch.randperm(4)], x
+    return torch.stack([noisy[0], 3 * x[0] - 2 * x[1], noisy[2], noisy[3]])
+
+
+def _unsquared_trap(x: Tensor) -> Tensor:
+    """Reconstructions where summed distances and summed *squared* distances pair differently.
+
+    r₀ = x₀ and r₁ at distance D from x₀ and 1.5 D from x₁ (D = ‖x₁ − x₀‖): pairing r₀–x₀, r₁–x₁
+    costs 1.5 D in distances but 2.25 D² in squares; r₀–x₁, r₁–x₀ costs 2 D but only 2 D².
+    """
+    e = (x[1] - x[0]).flatten()
+    distance = e.norm()
+    e = e / distance
+    f = torch.randn_like(e)
+    f = f - (f @ e) * e
+    f = f / f.norm()
+    r1 = x[0].flatten() + distance * (-0.125 * e + (1 - 0.125 ** 2) ** 0.5 * f)
+    noisy = x + 0.02 * torch.randn_like(x)
+    return torch.stack([x[0], r1.reshape(x[0].shape), noisy[2], noisy[3]])
+
+
+def _greedy(cost: Tensor) -> list[int]:
+    """perm (reconstruction for each original) by taking the cheapest remaining pair first."""
+    perm, cost = [-1] * len(cost), cost.clone()
+    for _ in range(len(cost)):
+        flat = int(cost.argmin())
+        made, original = divmod(flat, cost.shape[1])
+        perm[original] = made
+        cost[made, :], cost[:, original] = float("inf"), float("inf")
+    return perm
 
 
 @task("02.match", title="pair reconstructions with originals", n_cases=6,
       hint="a permutation minimising the total MSE: scipy.optimize.linear_sum_assignment on the B × B cost.")
 def match(answer: Callable, n_cases: int) -> None:
     """``answer(x_hat, x) -> perm`` with x_hat[perm][i] paired with x[i] (LongTensor of B)."""
-    for _ in range(n_cases):
-        x_hat, x = _greedy_trap()
+    for index in range(n_cases):
+        pool = _digits(SIDES[cases.randint(0, len(SIDES) - 1)])
+        x = pool[torch.randperm(len(pool))[:4]]
+        x_hat = (_greedy_trap if index % 2 == 0 else _unsquared_trap)(x)
+        order = torch.randperm(4)
+        x_hat = x_hat[order]
         case = f"B=4 digits of {x.shape[-1]}×{x.shape[-1]} (one reconstruction is bad)"
+        _, want = metrics.match(x_hat, x)
+        expected(want.tolist())
         got = ask(answer, x_hat, x, case=case)
         if isinstance(got, (list, tuple)):
             got = torch.as_tensor(got)
         got = expect_tensor(got, (4,), case)
-        if got.is_floating_point():
-            fail("return integer indices (a LongTensor), not floats.", case)
+        if got.is_floating_point() or got.dtype == torch.bool:
+            fail(f"return integer indices (a LongTensor), not {got.dtype}.", case)
         if sorted(got.tolist()) != [0, 1, 2, 3]:
             fail(f"{got.tolist()} is not a permutation: each reconstruction must be used exactly once "
                  "(nearest neighbours per original can pick one twice).", case)
-        _, want = metrics.match(x_hat, x)
-        total = metrics.mse(x_hat[got], x).sum()
-        best = metrics.mse(x_hat[want], x).sum()
-        if total > best * (1 + 1e-9) + 1e-12:
-            fail("your pairing is a permutation but not the one with the smallest total MSE; pairing "
-                 "greedily, best match first, can lock in a bad pair. Solve the assignment problem.", case)
+        expect_tensor(got, (4,), case, dtype=torch.long)
+        flat_hat, flat = x_hat.flatten(1).double(), x.flatten(1).double()
+        squared = (flat_hat[:, None] - flat[None]).square().mean(-1)  # MSE of (made, original)
+        total = squared[got, torch.arange(4)].sum()
+        best = squared[want, torch.arange(4)].sum()
+        if total <= best * (1 + 1e-9) + 1e-12:
+            continue
+        distances = squared.sqrt()
+        sums = {perm: float(distances[list(perm), torch.arange(4)].sum()) for perm in itertools.permutations(range(4))}
+        reasons = []
+        if got.tolist() == _greedy(squared):
+            reasons.append("greedy matching (closest pair first) gives")
+        if sums[tuple(got.tolist())] <= min(sums.values()) * (1 + 1e-9):
+            reasons.append("minimises the sum of unsquared distances ‖x̂ − x‖")
+        how = f" On this case it is the pairing that {', and the one that '.join(reasons)}." if reasons else ""
+        fail("your pairing is a permutation, but its total MSE is not the smallest possible." + how +
+             " The task minimises the sum of squared errors: solve that assignment problem.", case)
+from . import ch02_impostor  # noqa: E402,F401  (registers 02.impostor)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import analytic, fl, optimize
-from . import ask, cases, expect_close, expect_tensor, fail, first_match, task
+from . import ask, cases, expect_close, expect_differentiable, expect_tensor, expected, fail, first_match, task
 
 
 def _message_pair() -> tuple[dict[str, Tensor], dict[str, Tensor], str]:
@@ -23,7 +23,7 @@ def _message_pair() -> tuple[dict[str, Tensor], dict[str, Tensor], str]:
     y = torch.randint(0, n_classes, (2,))
     target = fl.client_update(model, x[:1], y[:1])
     dummy = fl.client_update(model, x[1:], y[1:])
-    return dummy, target, cases.describe(model) + f", a {x.shape[-1]}×{x.shape[-1]} face"
+    return dummy, target, cases.describe(model) + f", a {x.shape[-2]}×{x.shape[-1]} face"
 
 
 # --- Task 04.distance ---------------------------------------------------------------------------
@@ -33,9 +33,13 @@ def distance(answer: Callable, n_cases: int) -> None:
     """``answer(g, target) -> 0-d tensor``: Σ over parameters of ‖g − g*‖² (DLG's distance)."""
     for _ in range(n_cases):
         g, target, case = _message_pair()
-        got = expect_tensor(ask(answer, g, target, case=case), (), case,
-                            "your function (one number for the whole message, a 0-d tensor)")
+        g = {name: value.requires_grad_(True) for name, value in g.items()}  # as in an attack
+        got = ask(answer, g, target, case=case)
         want = optimize.euclidean_distance(g, target)
+        expect_differentiable(got, list(g.values()), None, case, "your distance")
+        graph = got
+        got = expect_tensor(got, (), case, "your function (one number for the whole message, a 0-d tensor)")
+        want = want.detach()
         weights_only = sum((g[k] - t).square().sum() for k, t in target.items() if k.endswith("weight"))
         mistakes = [(want.sqrt(), "you returned the norm ‖g − g*‖; DLG's distance is its square (no sqrt)."),
                     (weights_only, "you left out the bias gradients: every entry of the message counts."),
@@ -49,6 +53,8 @@ def distance(answer: Callable, n_cases: int) -> None:
         if message:
             fail(message, case)
         expect_close(got, want, "your distance is not Σ‖g − g*‖² over the message", case, atol=1e-7)
+        expect_differentiable(graph, list(g.values()), [2 * (g[k] - target[k]).detach() for k in g], case,
+                              "your distance")
 
 
 # --- Task 04.tv ---------------------------------------------------------------------------------
@@ -62,11 +68,19 @@ def tv(answer: Callable, n_cases: int) -> None:
     """``answer(x) -> 0-d tensor``: mean |vertical| + mean |horizontal| differences (rl.optimize)."""
     for index in range(n_cases):
         x = cases.face_batch(cases.randint(1, 4))
-        if index % 2:  # a noisy copy: TV is what grows when an image gets noisier
-            x = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
-        case = f"a batch of {x.shape[0]} face(s), {x.shape[-1]}×{x.shape[-1]}" + (", noisy" if index % 2 else "")
-        got = expect_tensor(ask(answer, x, case=case), (), case, "your function (one number, a 0-d tensor)")
+        # a noisy copy (TV is what grows when an image gets noisier), or a faint one; either way no
+        # two neighbours are equal, so |·| has one gradient everywhere and every answer agrees on it
+        x = x + (0.2 if index % 2 else 1e-3) * torch.randn_like(x)
+        x.requires_grad_(True)  # the attack differentiates the penalty with respect to the dummy
+        case = (f"a batch of {x.shape[0]} face(s), H×W = {x.shape[-2]}×{x.shape[-1]}"
+                + (", noisy" if index % 2 else ""))
+        got = ask(answer, x, case=case)
         want = optimize.total_variation(x)
+        (reference,) = torch.autograd.grad(want, x)
+        expect_differentiable(got, [x], None, case, "your TV")
+        graph, leaf = got, x
+        got = expect_tensor(got, (), case, "your function (one number, a 0-d tensor)")
+        want, x = want.detach(), x.detach()
         dv, dh = _differences(x)
         mistakes = [(dv.square().mean() + dh.square().mean(),
                      "you squared the differences; TV uses their absolute values (squares blur edges)."),
@@ -80,41 +94,60 @@ def tv(answer: Callable, n_cases: int) -> None:
         if message:
             fail(message, case)
         expect_close(got, want, "your value is not mean|∂v x| + mean|∂h x|", case, atol=1e-6)
+        expect_differentiable(graph, [leaf], [reference], case, "your TV")
 
 
 # --- Task 04.label ------------------------------------------------------------------------------
+def _label_case(index: int) -> tuple[Tensor, torch.nn.Sequential, Tensor, dict[str, Tensor]]:
+    """A one-face message; a biased tanh head gets Σ a < 0 (its weight-row sums flip sign)."""
+    bias = index % 2 == 0
+    activation = "sigmoid" if not bias else cases.ACTIVATIONS[index % 3]
+    for _ in range(50):
+        x = cases.face_batch(1)
+        model = cases.random_mlp(tuple(x.shape[1:]), activation, bias=bias, n_classes=(3, 10))
+        y = torch.randint(0, model[-1].out_features, (1,))
+        grads = fl.client_update(model, x, y)
+        name, _ = analytic.last_linear(model)
+        if activation != "tanh" or grads[f"{name}.weight"].sum(-1)[y] > 0:
+            return x, model, y, grads
+    raise RuntimeError("could not draw a label case; please report this as a bug")
+
+
 @task("04.label", title="the label from the head's gradient (iDLG)", n_cases=6,
       hint="under cross-entropy the head's bias gradient is p − onehot(y); without a bias use the "
            "row sums of its weight gradient.")
 def label(answer: Callable, n_cases: int) -> None:
     """``answer(model, grads) -> int``: the label of a one-sample message (rl.analytic.recover_label)."""
     for index in range(n_cases):
-        x = cases.face_batch(1)
-        bias = index % 2 == 0
-        model = cases.random_mlp(tuple(x.shape[1:]), "sigmoid" if not bias else cases.ACTIVATIONS[index % 3],
-                                 bias=bias, n_classes=(3, 10))
-        y = torch.randint(0, model[-1].out_features, (1,))
-        grads = fl.client_update(model, x, y)
-        case = cases.describe(model) + f", one {x.shape[-1]}×{x.shape[-1]} face"
+        x, model, y, grads = _label_case(index)
+        case = cases.describe(model) + f", one {x.shape[-2]}×{x.shape[-1]} face"
         got = ask(answer, model, grads, case=case)
         if isinstance(got, Tensor) and got.numel() == 1:
             fail("return a Python int (use int(...) or .item()), not a tensor.", case)
         if not isinstance(got, int) or isinstance(got, bool):
             fail(f"return the label as a Python int, got {type(got).__name__}.", case)
         want = analytic.recover_label(model, grads)
+        expected(want)
         if want != int(y):
             raise RuntimeError("iDLG missed the label of a check case; please report this as a bug")
         if got == want:
             continue
         name, head = analytic.last_linear(model)
+        bias = head.bias is not None
         scores = grads[f"{name}.bias"] if bias else grads[f"{name}.weight"].sum(-1)
+        row_sums = grads[f"{name}.weight"].sum(-1)
+        if bias and got == int(row_sums.argmin()):
+            fail("you took the argmin of the head's weight-gradient row sums, (p − onehot(y))·Σ a: with "
+                 "this activation Σ a is negative, which flips the sign. This head has a bias: its "
+                 "gradient p − onehot(y) has no such factor.", case)
         if got == int(scores.argmax()):
-            fail("you took the argmax: the true class is the one entry that is *negative* (p − 1 < 0); "
-                 "take the argmin.", case)
-        if got == int(grads[f"{name}.weight"].sum(0).argmin()) or got == int(grads[f"{name}.weight"].sum(0).argmax()):
-            fail("you summed the weight gradient over the classes (dim 0); one score per class "
-                 "needs the sum over the features (dim -1).", case)
-        fail(f"{got} is not the label of this message." + ("" if bias else " This head has no bias."), case)
+            fail("that is the class whose " + ("bias gradient" if bias else "weight-gradient row sum")
+                 + " is the largest; the true class is the one entry that is *negative* (p − 1 < 0).", case)
+        if not 0 <= got < model[-1].out_features:
+            fail(f"{got} is not a class index: this head has {model[-1].out_features} classes, "
+                 f"0 … {model[-1].out_features - 1}. One score per class is a sum over the features "
+                 "(dim -1), not over the classes.", case)
+        fail("that is not the label of this message." + ("" if bias else " This head has no bias."), case)
 
 
 # --- Task 04.init -------------------------------------------------------------------------------
@@ -123,7 +156,7 @@ def label(answer: Callable, n_cases: int) -> None:
 def init(answer: Callable, n_cases: int) -> None:
     """``answer(shape, seed) -> tensor``: seeded U(0, 1) dummies (the paper's init, notebook 04)."""
     for _ in range(n_cases):
-        shape = (cases.randint(1, 4), cases.randint(1, 3), *(2 * (cases.randint(12, 32),)))
+        shape = (cases.randint(1, 4), cases.randint(1, 3), cases.randint(12, 32), cases.randint(12, 32))
         seed = cases.randint(0, 10_000)
         case = f"shape {shape}, seed {seed}"
         got = expect_tensor(ask(answer, shape, seed, case=case), shape, case)
@@ -151,3 +184,4 @@ def init(answer: Callable, n_cases: int) -> None:
         if torch.equal(other, got):
             fail("seeds `seed` and `seed + 1` gave the same images: use the seed you are given.", case)
 
+from . import ch04_loop  # noqa: E402,F401  (registers 04.match_loop)

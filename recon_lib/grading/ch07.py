@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .. import defences, fl
-from . import ask, cases, expect_close, expect_tensor, fail, first_match, task
+from . import ask, cases, expect_close, expect_tensor, expected, fail, first_match, task
 
 
 @dataclass
@@ -47,6 +47,17 @@ def _draw_case(index: int) -> Case:
 
 
 # --- Task 07.prune ----------------------------------------------------------------------------
+def _keep_counts(n: int, ratio: float) -> set[int]:
+    """The counts a right answer may keep: k = max(1, ⌈(1 − ratio)·n⌉) computed exactly
+    (:func:`recon_lib.defences.keep_count`), and — when (1 − ratio)·n is a whole number up to
+    round-off — also the float formula's count, since 0.99 is not exactly 99/100 in binary."""
+    counts = {defences.keep_count(n, ratio)}
+    product = (1 - ratio) * n
+    if abs(product - round(product)) <= 1e-9 * n:
+        counts.add(max(1, math.ceil(product)))
+    return counts
+
+
 @task("07.prune", title="top-k pruning of a gradient", n_cases=6,
       hint="rank the entries by |g|, keep the k = ceil((1 − ratio)·n) largest (at least 1), zero the rest.")
 def prune(answer: Callable, n_cases: int) -> None:
@@ -55,31 +66,43 @@ def prune(answer: Callable, n_cases: int) -> None:
         case = make_case(index)
         g = case.grad_weight
         ratio = (0.5, 0.9, 0.99, 0.0, 0.75, 0.999)[index % 6]
-        got = expect_tensor(ask(answer, g, ratio, case=case.label), g.shape, case.label)
-        want = defences.prune({"g": g}, ratio)["g"]
-        n, keep = g.numel(), max(1, math.ceil((1 - ratio) * g.numel()))
+        got = expect_tensor(ask(answer, g, ratio, case=case.label), g.shape, case.label, dtype=g.dtype)
+        n = g.numel()
+        allowed = _keep_counts(n, ratio)
+        wants = [_top_k(g, k) for k in sorted(allowed)]
+        want = wants[0]
+        if any(_same_top_k(got, right) for right in wants):
+            continue
+        keep = min(allowed)
         flat = g.flatten()
         by_value = torch.zeros_like(flat).scatter(0, torch.topk(flat, keep).indices, 1.0) * flat
-        floor_keep = max(1, int((1 - ratio) * n))
-        floored = torch.zeros_like(flat).scatter(0, torch.topk(flat.abs(), floor_keep).indices, 1.0) * flat
+        floor_keep = max(1, math.floor((1 - ratio) * n))
         mistakes = [
             (g - want, "you zeroed the *largest* entries and kept the small ones; top-k keeps the largest |g|."),
             (by_value.reshape(g.shape), "you kept the largest *values*; a large negative entry is large "
                                         "too — rank by |g|."),
             ((want != 0).to(g.dtype), "you returned the mask; return the pruned gradient (g where kept, 0 elsewhere)."),
         ]
-        if floor_keep != keep:
-            mistakes.append((floored.reshape(g.shape), f"you kept {floor_keep} entries, rounding down; "
-                                                       f"keep ceil((1 − ratio)·n) = {keep}."))
-        valid = [(value, text) for value, text in mistakes if not _same_top_k(value, want)]
+        if floor_keep not in allowed:
+            mistakes.append((_top_k(g, floor_keep), "you rounded (1 − ratio)·n down; keep ⌈(1 − ratio)·n⌉ "
+                                                    "entries (at least one)."))
+        valid = [(value, text) for value, text in mistakes if not any(_same_top_k(value, w) for w in wants)]
         message = first_match(got, valid, atol=1e-12, rtol=1e-9)
         if message:
             fail(message, case.label)
         if not ((got == 0) | (got == g)).all():
             fail("every entry must be either unchanged (kept) or 0 (pruned); some of yours are neither.",
                  case.label)
-        if not _same_top_k(got, want):
-            fail(f"your kept entries are not the {keep} of largest |g| (ratio {ratio}).", case.label)
+        kept = int((got != 0).sum())
+        fail(f"you kept {kept} entries, {'more' if kept > keep else 'fewer'} than ⌈(1 − ratio)·n⌉"
+             if kept not in allowed and int((g != 0).sum()) >= keep else
+             f"your kept entries are not those of largest |g| (ratio {ratio}).", case.label)
+
+
+def _top_k(g: Tensor, k: int) -> Tensor:
+    flat = g.flatten()
+    index = torch.topk(flat.abs(), k).indices
+    return torch.zeros_like(flat).index_copy(0, index, flat[index]).reshape(g.shape)
 
 
 def _same_top_k(got: Tensor, want: Tensor) -> bool:
@@ -91,6 +114,9 @@ def _same_top_k(got: Tensor, want: Tensor) -> bool:
 
 
 # --- Task 07.quantize ---------------------------------------------------------------------------
+LEVEL_TOL = 1e-6  # relative to m: float32 round-off of a level (6e-8·m) passes, half a step never does
+
+
 @task("07.quantize", title="uniform quantisation to b bits", n_cases=6,
       hint="2^b levels from −m to m, both included, are m·(2k/(2^b − 1) − 1); snap each entry to the nearest.")
 def quantize(answer: Callable, n_cases: int) -> None:
@@ -113,7 +139,7 @@ def quantize(answer: Callable, n_cases: int) -> None:
                 mid = top / (2 ** (bits - 1) - 1)
                 mistakes.append((mid * torch.round(g / mid), "your grid has a level at 0 (a mid-tread "
                                  "quantiser, 2^b − 1 levels); this task asks for 2^b levels from −m to m."))
-        message = first_match(got, _differ(mistakes, want), atol=1e-12, rtol=1e-9)
+        message = first_match(got, _differ(mistakes, want), atol=LEVEL_TOL * float(top), rtol=0)
         if message:
             fail(message, label)
         _expect_nearest_levels(got, g, want, bits, label)
@@ -121,19 +147,22 @@ def quantize(answer: Callable, n_cases: int) -> None:
 
 def _expect_nearest_levels(got: Tensor, g: Tensor, want: Tensor, bits: int, label: str) -> None:
     """Every entry on the grid and at a nearest level (an entry midway between two, such as an
-    exact 0 with an even number of levels, may take either)."""
-    levels = got.unique().numel()
-    if levels > 2 ** bits:
-        fail(f"your answer takes {levels} distinct values; {bits} bit(s) allow at most {2 ** bits}.", label)
+    exact 0 with an even number of levels, may take either); both up to LEVEL_TOL·m, so a grid
+    built in float32 passes for a float64 gradient."""
     top = float(g.abs().max())
     if top == 0:
         expect_close(got, want, "an all-zero gradient must stay zero", label, atol=1e-12, rtol=0)
         return
-    index = (got.double() + top) / (2 * top / (2 ** bits - 1))
-    if (index - index.round()).abs().max() > 1e-6 or index.min() < -1e-6 or index.max() > 2 ** bits - 1 + 1e-6:
+    tol = LEVEL_TOL * top
+    step = 2 * top / (2 ** bits - 1)
+    index = ((got.double() + top) / step).round()
+    on_grid = (got.double() - (-top + step * index)).abs() <= tol
+    if not on_grid.all() or index.min() < 0 or index.max() > 2 ** bits - 1:
         fail(f"some of your values are not among the 2^{bits} levels m·(2k/(2^b − 1) − 1) with "
              "m = max|g|.", label)
-    if ((got.double() - g).abs() > (want - g).abs() + 1e-9 * top).any():
+    if index.unique().numel() > 2 ** bits:
+        fail(f"your answer takes more than the {2 ** bits} values {bits} bit(s) allow.", label)
+    if ((got.double() - g).abs() > (want - g).abs() + tol).any():
         fail(f"your {bits}-bit values are on the grid but not always the *nearest* level to each entry.", label)
 
 
@@ -161,8 +190,10 @@ def noise_mse(answer: Callable, n_cases: int) -> None:
         for value, message in mistakes:
             if math.isclose(got, value, rel_tol=1e-6):
                 fail(message, case.label)
+        expected(want)
         if not math.isclose(got, want, rel_tol=1e-6):
-            fail(f"your prediction is {got / want:.3g} times the first-order MSE.", case.label)
+            fail(f"your prediction is {'larger' if got > want else 'smaller'} than the first-order MSE "
+                 "of this case.", case.label)
 
 
 # --- Task 07.dp_bound -------------------------------------------------------------------------
@@ -175,6 +206,7 @@ def dp_bound(answer: Callable, n_cases: int) -> None:
         sigma = float(10.0 ** torch.empty(()).uniform_(-4, 0))
         got = _number(ask(answer, sigma, case.x, case=case.label), case.label)
         want = defences.dp_psnr_bound(sigma, case.x)
+        expected(want)
         mean_x2, norm2 = float(case.x.square().mean()), float(case.x.square().sum())
         mistakes = [
             (-10 * math.log10(sigma ** 2 * (1 + mean_x2)), "you forgot that clipping caps Σ δᵢ² at "
@@ -211,3 +243,4 @@ def _number(got: object, case: str) -> float:
     if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got):
         fail(f"return one finite number (a float), got {got!r}.", case)
     return float(got)
+from . import ch07_aggregation  # noqa: E402,F401  (registers 07.secure_sum, 07.sa_span, 07.epsilon)

@@ -203,13 +203,14 @@ def _ratio_label(ratio: float) -> str:
 def plot_transition(result: Transition, title: str = "") -> Figure:
     """Heat map of the share recovered, rows B, columns h/B; the line h = B is marked."""
     figure, ax = plt.subplots(figsize=(6.4, 4.2))
-    shown = ax.imshow(np.ma.masked_invalid(result.share), cmap="viridis", vmin=0, vmax=1,
+    colours = plt.get_cmap("viridis").with_extremes(bad="lightgrey")   # n/a cells: grey, not blank
+    shown = ax.imshow(np.ma.masked_invalid(result.share), cmap=colours, vmin=0, vmax=1,
                       origin="lower", aspect="auto")
     figure.colorbar(shown, ax=ax, label=f"share recovered (PSNR ≥ {SUCCESS_DB:g} dB)")
     for (row, col), value in np.ndenumerate(result.share):
-        text = "n/a" if np.isnan(value) else f"{value:.0%}"
-        ax.text(col, row, text, ha="center", va="center", fontsize=8,
-                color="black" if not np.isnan(value) and value > 0.5 else "white")
+        text = "n/a:\nh not whole" if np.isnan(value) else f"{value:.0%}"
+        ax.text(col, row, text, ha="center", va="center", fontsize=7 if np.isnan(value) else 8,
+                color="black" if np.isnan(value) or value > 0.5 else "white")
     ax.set_xticks(range(len(result.ratios)), [_ratio_label(r) for r in result.ratios])
     ax.set_yticks(range(len(result.batch_sizes)), [str(b) for b in result.batch_sizes])
     if 1 in result.ratios:

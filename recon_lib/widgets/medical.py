@@ -64,7 +64,9 @@ def kernel_sweep(image: Tensor, kernels: Sequence[int], seed: int = 0) -> list[C
 def plot_sweep(outcomes: Sequence[ConvOutcome], title: str = "") -> Figure:
     """PSNR of the inverted image against the number of kernels h, with Claim 3's bound."""
     figure, ax = plt.subplots(figsize=(5.5, 3.2))
-    ax.plot([o.kernels for o in outcomes], [o.psnr for o in outcomes], "o-")
+    kernels = [o.kernels for o in outcomes]
+    ax.plot(kernels, [o.psnr for o in outcomes], "o-", label="PSNR of the inverted image")
+    ax.set_xticks(range(min(kernels), max(kernels) + 1))   # kernels are whole numbers
     ax.axvline(outcomes[0].bound, color="red", ls="--", label=f"bound (d/d′)²C = {outcomes[0].bound}")
     ax.axhline(40, color="grey", lw=0.8, ls=":", label="40 dB")
     ax.set_xlabel("kernels h in the first conv layer")

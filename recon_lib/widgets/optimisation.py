@@ -7,11 +7,16 @@ The logic is plain functions that tests call without a browser:
 * :func:`attack` plays the server with :func:`recon_lib.optimize.gradient_matching` and scores
   the result (the private image is used only to score);
 * :func:`show` draws the loss curve next to the original and the reconstruction;
+* :func:`stored_study` reads a stored over-seeds study and :func:`plot_study` draws it with
+  95 % Wilson intervals on the success rates;
 * :func:`explorer` wires a preset dropdown, an init dropdown and a steps slider to them.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -78,7 +83,7 @@ def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: 
     return Client(model, x, y, fl.client_update(model, x, y))
 
 
-def attack(victim: Client, preset: str | None = "paper", seed: int = 0, **overrides: object) -> Outcome:
+def attack(victim: Client, preset: str | None = "paper", seed: int = 0, **overrides: Any) -> Outcome:
     """The server's attack on the client's message (:func:`optimize.gradient_matching`), scored.
 
     For a batch the reconstructions are paired with the originals first (:func:`metrics.match`)
@@ -101,7 +106,7 @@ STABILISERS = {f"{init} init, {'DLG' if label == 'joint' else 'iDLG'} label{', b
 
 
 def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None = None,
-          progress: bool = True, **client_options: object) -> list[dict]:
+          progress: bool = True, **client_options: Any) -> list[dict]:
     """Each configuration on each seed (seed s: image s, victim seeded with s, dummy seeded with s).
 
     Returns one row per configuration: success rate (every image MSE < :data:`SUCCESS_MSE`), the
@@ -117,9 +122,10 @@ def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None 
             runs.append(dict(seed=s, success=outcome.success, mse=outcome.mse,
                              steps=outcome.result.steps, seconds=outcome.result.seconds))
         won = [r for r in runs if r["success"]]
+        steps, seconds = [r["steps"] for r in won], [r["seconds"] for r in won]
         rows.append(dict(config=name, success_rate=len(won) / len(runs),
-                         median_steps=float(np.median([r["steps"] for r in won])) if won else float("nan"),
-                         median_seconds=float(np.median([r["seconds"] for r in won])) if won else float("nan"),
+                         median_steps=float(np.median(steps)) if won else float("nan"),
+                         median_seconds=float(np.median(seconds)) if won else float("nan"),
                          runs=runs))
     return rows
 
@@ -136,6 +142,53 @@ def show(outcome: Outcome, title: str = "") -> Figure:
     plot.show(right, result.images[0].float().clamp(0, 1),
               f"MSE {outcome.mse:.1e} ({'success' if outcome.success else 'failure'})")
     figure.suptitle(title or f"loss {result.loss:.1e}, PSNR {outcome.psnr:.1f} dB")
+    figure.tight_layout()
+    return figure
+
+
+def stored_study(path: str | Path, part: str = "stabilisers") -> list[dict]:
+    """One table of a stored study printout (``benchmarks/results/optimisation_20seeds.txt``).
+
+    Args:
+        path: the printout; its first line is the command, which names ``--seeds N``.
+        part: the table's heading (``"stabilisers"`` or ``"fc"``).
+
+    Returns:
+        One row per configuration: ``config``, ``seeds``, ``successes`` (the printed rate times
+        the seeds, checked to be a whole number), ``median_steps`` and ``median_seconds``.
+    """
+    lines = Path(path).read_text().splitlines()
+    seeds = int(re.search(r"--seeds (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{part}:"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        config, rate, steps, seconds = re.match(r"(.+?)\s+(\d+)%\s+(\S+)\s+(\S+)$", line).groups()  # type: ignore[union-attr]
+        successes = int(rate) * seeds / 100
+        if abs(successes - round(successes)) > 0.005 * seeds + 1e-9:   # the rate is rounded to 1 %
+            raise ValueError(f"{path}: a success rate of {rate} % is not a whole number of {seeds} seeds")
+        rows.append(dict(config=config, seeds=seeds, successes=round(successes),
+                         median_steps=float(steps), median_seconds=float(seconds)))
+    return rows
+
+
+def plot_study(rows: list[dict], title: str) -> Figure:
+    """Success rate with its 95 % Wilson interval, and median steps to success, per configuration."""
+    from scipy.stats import binomtest
+
+    names = [row["config"] for row in rows]
+    rates = np.array([row["successes"] / row["seeds"] for row in rows])
+    intervals = [binomtest(row["successes"], row["seeds"]).proportion_ci(method="wilson") for row in rows]
+    errors = np.array([[rate - ci.low, ci.high - rate] for rate, ci in zip(rates, intervals, strict=True)]).T
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.6))
+    left.barh(names, rates, xerr=errors, capsize=3, color="tab:blue", ecolor="black")
+    left.set(xlabel="success rate (image MSE < 1e-3); black: 95 % Wilson interval", xlim=(0, 1.05),
+             title="reliability")
+    right.barh(names, [row["median_steps"] for row in rows], color="tab:orange")
+    right.set(xlabel="median L-BFGS steps to success", title="speed (stored medians: no interval)")
+    right.set_yticklabels([])
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 

@@ -1,0 +1,149 @@
+"""The settings of gradient matching (chapters 02 and 04): :class:`Options` and named presets.
+
+Plain data a learner can read and override: ``options("dlg", steps=50)``. Every field with a
+fixed set of values is typed as a ``Literal``, and an :class:`Options` checks itself when it
+is made, so a preset or an override can never hold a value the attack does not understand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Literal, get_args, get_origin, get_type_hints
+
+from . import _validate as check
+
+Distance = Literal["euclidean", "cosine"]
+Init = Literal["uniform", "gaussian"]
+Label = Literal["recover", "joint"]
+Optimizer = Literal["lbfgs", "compact_lbfgs", "adam", "levenberg_marquardt"]
+Box = Literal["clamp", "penalty"]
+LineSearch = Literal["strong_wolfe"]
+Dtype = Literal["float32", "float64"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every knob of :func:`gradient_matching`; presets are partial overrides of these defaults.
+
+    Attributes:
+        distance: ``"euclidean"`` Σ‖g − g*‖² (DLG) or ``"cosine"`` 1 − cos(g, g*) (Geiping).
+        init: dummy start, ``"uniform"`` U(0, 1), the pixel range, or ``"gaussian"`` N(0, 1).
+        label: ``"recover"`` (read from the head's gradient: iDLG for one image, the B most
+            negative bias entries for a batch of distinct labels) or ``"joint"`` (a soft label
+            optimised with the image, DLG). Ignored when ``labels`` are given.
+        optimizer: ``"lbfgs"`` (torch's), ``"compact_lbfgs"`` (:mod:`recon_lib.lbfgs`: the same
+            method, vectorised for long memories, backtracking line search), ``"adam"`` or
+            ``"levenberg_marquardt"`` (``span=True`` only:
+            chapter 02's :func:`recon_lib.newton.solve_batch`; restarts run one after another).
+        lr: learning rate (L-BFGS step scale or Adam's lr).
+        steps: optimiser iterations at most.
+        tol: stop as soon as a restart's matching loss falls below this (iDLG uses 1e-6).
+        rtol: also stop below ``rtol · ‖g*‖²`` (Euclidean distance only): a scale-free threshold,
+            since the loss scales with the size of the message.
+        tv: weight of the total variation prior (0 = off).
+        orthogonality: weight λ of the orthogonality regulariser between dummy images (0 = off).
+        box: ``None``; ``"clamp"`` projects the images into [0, 1] every ``check_every``
+            iterations; ``"penalty"`` adds ``box_weight`` · Σ (distance outside [0, 1])².
+        box_weight: weight of the box penalty.
+        restarts: independent starts run side by side; the lowest matching loss wins.
+        line_search: torch L-BFGS line search, ``"strong_wolfe"`` or ``None`` (fixed step, as DLG);
+            ``compact_lbfgs`` always backtracks from the full step (Armijo).
+        history: L-BFGS history size.
+        check_every: iterations between progress updates, early-stop checks and box projection.
+        lr_decay: Adam only: divide the lr by 10 at 3/8, 5/8 and 7/8 of the steps (Geiping).
+        dtype: ``"float32"`` or ``"float64"`` (the attacker may compute in double precision).
+    """
+
+    distance: Distance = "euclidean"
+    init: Init = "uniform"
+    label: Label = "recover"
+    optimizer: Optimizer = "lbfgs"
+    lr: float = 1.0
+    steps: int = 300
+    tol: float = 1e-6
+    rtol: float = 0.0
+    tv: float = 0.0
+    orthogonality: float = 0.0
+    box: Box | None = None
+    box_weight: float = 1.0
+    restarts: int = 1
+    line_search: LineSearch | None = "strong_wolfe"
+    history: int = 100
+    check_every: int = 10
+    lr_decay: bool = False
+    dtype: Dtype = "float32"
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
+        for name in ("steps", "restarts", "check_every", "history"):
+            check.count(name, getattr(self, name))
+        check.positive("lr", self.lr)
+        for name in ("tol", "rtol", "tv", "orthogonality", "box_weight"):
+            check.nonnegative(name, getattr(self, name))
+        if not isinstance(self.lr_decay, bool):
+            raise ValueError(f"lr_decay must be True or False, got {self.lr_decay!r}")
+        if self.optimizer == "levenberg_marquardt" and (
+                self.distance != "euclidean" or self.tv or self.orthogonality or self.box
+                or self.label == "joint"):
+            raise ValueError("levenberg_marquardt solves a least-squares problem: it needs "
+                             "distance='euclidean', tv=0, orthogonality=0, box=None and a hard label "
+                             "(label='recover')")
+
+
+def _choices() -> dict[str, tuple[object, ...]]:
+    """The allowed values of every ``Literal`` field, read from the annotations (one source)."""
+    choices = {}
+    for name, hint in get_type_hints(Options).items():
+        parts = [hint] if get_origin(hint) is Literal else list(get_args(hint))
+        if any(get_origin(part) is Literal for part in parts):
+            choices[name] = tuple(value for part in parts
+                                  for value in (get_args(part) if part is not type(None) else (None,)))
+    return choices
+
+
+CHOICES: dict[str, tuple[object, ...]] = _choices()
+
+
+PRESETS: dict[str, Options] = {
+    # Zhu et al. 2019 as published: 300 calls of torch's L-BFGS (lr 1, 20 iterations each, no line search).
+    "dlg": Options(distance="euclidean", init="gaussian", label="joint", optimizer="lbfgs", lr=1.0,
+                   steps=6000, check_every=20, line_search=None, tol=0.0),
+    # Zhao et al. 2020: DLG with the label read from the gradient, stop at a matching loss of 1e-6.
+    "idlg": Options(distance="euclidean", init="gaussian", label="recover", optimizer="lbfgs", lr=1.0,
+                    steps=6000, check_every=20, line_search=None, tol=1e-6),
+    # Geiping et al. 2020: cosine distance + TV, Adam with step decay, box constraint, restarts.
+    "inverting_gradients": Options(distance="cosine", tv=1e-4, init="gaussian", label="recover",
+                                   optimizer="adam", lr=0.1, lr_decay=True, box="clamp", steps=2000,
+                                   check_every=1, restarts=4, tol=0.0),
+    # Ours, with span=True: the matching loss is a sum of squares in about B² unknowns, so
+    # Levenberg-Marquardt (rl.newton.solve_batch) converges to round-off in a few iterations.
+    "gauss_newton": Options(distance="euclidean", init="uniform", label="recover",
+                            optimizer="levenberg_marquardt", steps=100, dtype="float64", tol=0.0),
+    # Qian, Nassar & Hansen 2021 stabilisers: uniform init in the pixel range, box prior (clamped
+    # into [0, 1]), orthogonality regulariser for batches; L-BFGS with a strong-Wolfe line search.
+    "paper": Options(distance="euclidean", init="uniform", label="recover", optimizer="lbfgs",
+                     line_search="strong_wolfe", box="clamp", orthogonality=1e-4, steps=1000, tol=1e-6),
+    # Ours, engineered on top of "paper" for speed (chapter 04's target): the box as a smooth
+    # penalty (clamping between L-BFGS steps spoils its curvature pairs and keeps the Euclidean
+    # loss from reaching the early stop), a 500-pair memory (half the evaluations of 100 on
+    # LeNet-DLG) in the vectorised compact form (rl.lbfgs), early stop at 1e-6 or 1e-8 · ‖g*‖².
+    "fast": Options(distance="euclidean", init="uniform", label="recover", optimizer="compact_lbfgs",
+                    line_search=None, history=500, box="penalty", orthogonality=1e-4,
+                    steps=3000, tol=1e-6, rtol=1e-8),
+}
+
+
+def options(preset: str | None = "paper", **overrides: object) -> Options:
+    """The settings of a named preset with some knobs overridden: ``options("dlg", steps=50)``.
+
+    Raises:
+        ValueError: unknown preset, unknown option name, or a value outside its choices.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)} or None")
+    names = {f.name for f in fields(Options)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; the options are {sorted(names)}")
+    return replace(Options() if preset is None else PRESETS[preset], **overrides)  # type: ignore[arg-type]

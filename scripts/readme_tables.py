@@ -1,0 +1,259 @@
+"""Fill the README's measured tables from ``benchmarks/results/*.json``: no pasted numbers.
+
+    python scripts/readme_tables.py           # rewrite the generated blocks of README.md
+    python scripts/readme_tables.py --check   # exit 1 if README.md is not what the results give
+
+Each generated block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``; the
+text between is replaced, everything else is left alone. Blocks:
+
+* ``course-map``: the chapter table's last column (seconds as a learner runs each chapter,
+  quiet / with one core busy) from ``notebooks.json`` (``benchmarks/notebooks.py``);
+* ``notebook-times``: every condition of ``notebooks.json`` and the slowest cell;
+* ``performance``: one row per benchmark figure, CPU beside GPU (``<name>_cuda.json``, written
+  by ``benchmarks/gpu.sh``), with the command that produced it.
+
+A result file that does not exist gives "not measured", never a stale number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+NOT_MEASURED = "not measured"
+
+
+def load(name: str, device: str = "cpu") -> dict | None:
+    """``benchmarks/results/<name>.json`` (``<name>_cuda.json`` for the GPU), or None."""
+    path = RESULTS / f"{name}{'' if device == 'cpu' else '_' + device}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def seconds(value: float) -> str:
+    """A time with a sensible unit and 2-3 significant digits."""
+    if value < 1e-3:
+        return f"{value * 1e6:.3g} µs"
+    if value < 1:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:.3g} s"
+
+
+def rate(value: float) -> str:
+    return f"{value:.3g}" if value < 1e3 else f"{value:.2g}".replace("e+0", "·10^").replace("e+", "·10^")
+
+
+# --- notebooks ----------------------------------------------------------------------------------
+def notebook_runs() -> dict[str, dict[str, dict]]:
+    """{notebook stem: {condition: run}} from notebooks.json."""
+    report = load("notebooks") or {"runs": []}
+    runs: dict[str, dict[str, dict]] = {}
+    for run in report["runs"]:
+        runs.setdefault(run["notebook"], {})[run["condition"]] = run
+    return runs
+
+
+def _time(run: dict | None) -> str:
+    if run is None:
+        return "–"
+    return f"{run['seconds']:.0f} s" if run["ok"] else f"failed after {run['seconds']:.0f} s"
+
+
+def course_map(block: str) -> str:
+    """Replace the last cell of each chapter row (``| 00 | …``) with its learner times."""
+    runs = notebook_runs()
+
+    def row(match: re.Match) -> str:
+        cells = match.group(0).rstrip().rstrip("|").split("|")
+        mine = next((v for k, v in runs.items() if k.startswith(match.group(1))), {})
+        cells[-1] = f" {_time(mine.get('learner-quiet'))} / {_time(mine.get('learner-busy'))} "
+        return "|".join(cells) + "|"
+
+    return re.sub(r"^\| (\d\d) \|.*$", row, block, flags=re.M)
+
+
+def notebook_times(_: str) -> str:
+    runs = notebook_runs()
+    if not runs:
+        return f"\n{NOT_MEASURED}: run `python benchmarks/notebooks.py`\n"
+    conditions = ("learner-quiet", "learner-busy", "ci-quiet", "ci-busy")
+    lines = ["| notebook | " + " | ".join(conditions) + " | slowest cell |", "|---" * 6 + "|"]
+    for name in sorted(runs):
+        mine = runs[name]
+        worst = max(mine.values(), key=lambda r: r["seconds"])
+        cell = worst["slowest_cells"][0] if worst["slowest_cells"] else None
+        slow = f"cell {cell['cell']}: {cell['seconds']:.0f} s ({worst['condition']})" if cell else "–"
+        lines.append(f"| {name} | " + " | ".join(_time(mine.get(c)) for c in conditions) + f" | {slow} |")
+    commands = sorted({r["command"] for m in runs.values() for r in m.values() if "command" in r})
+    machine = (load("notebooks") or {}).get("machine", {})
+    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores with "
+            + "; ".join(f"`{c}`" for c in commands) + ".\n")
+
+
+# --- performance --------------------------------------------------------------------------------
+def _closed_one(d: dict) -> str:
+    one = d.get("one_image_seconds", d["rows"][0]["seconds"])
+    return f"{seconds(one)} (target ≤ 10 µs), PSNR {d['rows'][0]['psnr_db']:.0f} dB"
+
+
+def _closed_batch(d: dict) -> str:
+    rows = [r for r in d["rows"] if r["part"] == "b" and r["model"].startswith("MLP 3072-1-")]
+    parts = [f"N = {r['n_images']}: {rate(r['images_per_second'])} img/s"
+             + (f" ({r['copy_share']:.0%} of a copy)" if "copy_share" in r else "") for r in rows]
+    return "; ".join(parts)
+
+
+def _dlg(d: dict) -> str:
+    rows = [r for r in d["rows"] if r["part"] == "c"]
+    if not rows:
+        return NOT_MEASURED
+    r = rows[0]
+    return (f"{seconds(r['seconds'])}, {r['psnr_db']:.1f} dB: {rate(d['dlg_over_closed_form'])}× slower "
+            "than the closed form")
+
+
+def _batch(d: dict) -> str:
+    rows = d["rows"]
+    return "; ".join(f"{name}: {seconds(r['seconds'])}, {r['images_at_40db']}/{d['batch_size']} ≥ 40 dB"
+                     for name, r in rows.items())
+
+
+def _batch_repeated(d: dict) -> str:
+    case = d["cases"]["repeated labels"]
+    return "; ".join(f"{name}: {case[name]['share_40db']:.0%} ≥ 40 dB, "
+                     f"{seconds(case[name]['median_seconds'])}" for name in ("span + LM", "span + L-BFGS"))
+
+
+def _conv(d: dict) -> str:
+    r = d["headline_3x3"]
+    return f"{r['psnr_db']:.0f} dB in {seconds(r['seconds'])} (dense matrix: {r['dense_matrix_gb']:.0f} GB)"
+
+
+def _conv_lenet(d: dict) -> str:
+    r = d["lenet_weight_grads"]
+    return f"{r['psnr_db']:.1f} dB in {seconds(r['seconds'])}"
+
+
+def _conditioning(d: dict) -> str:
+    rows = d["conditioning_5x5"]
+    budgets = sorted(int(k.split("@")[1]) for k in rows[0] if k.startswith("psnr_db@"))
+    last = budgets[-1]
+    return "; ".join(f"h = {r['h']}: condition {r['condition_number']:.3g}, {r[f'psnr_db@{last}']:.0f} dB "
+                     f"after {last} iterations" for r in rows)
+
+
+def _stabilisers(d: dict) -> str:
+    return "; ".join(f"{r['config']}: {r['success_rate']:.0%}, {r['median_steps']:.0f} steps"
+                     for r in d["stabilisers"]) + f" ({d['seeds']} seeds, {d['size']}×{d['size']})"
+
+
+def _unseen(d: dict) -> str:
+    parts = []
+    for c in d["unseen"]:
+        ours, t = c["ours"], c["ours"]["seconds_to_success"]
+        low, high = ours["interval"]
+        spread = ("time to success " + "/".join(f"{t[k]:.1f}" for k in ("min", "q1", "median", "q3", "max"))
+                  + " s" if t.get("n") else "no success")
+        parts.append(f"{c['condition']}: {ours['success_rate']:.0%} success (95 % CI {low:.0%}–{high:.0%}, "
+                     f"n = {len(ours['runs'])}), {spread} (min/q1/median/q3/max); published DLG median "
+                     f"{c['reference']['attack_seconds'].get('median', math.nan):.1f} s: "
+                     f"**{c['speedup']:.1f}× faster**")
+    return "<br>".join(parts)
+
+
+def _target(d: dict) -> str:
+    t = d["target"]
+    ref = t["reference"]
+    return (f"DLG {ref['success_rate']:.0%} success, median {ref['median_attack_seconds']:.1f} s;"
+            f" `fast` {t['ours']['success_rate']:.0%}, median {t['ours']['median_seconds_to_success']:.1f} s "
+            f"to success ({1 / t['time_ratio']:.1f}× faster)")
+
+
+# (what, result file, formatter, command when the file does not record its own)
+ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
+    ("closed form, one 3×32×32 image through `rl.analytic.reconstruct`", "closed_form", _closed_one,
+     "python benchmarks/closed_form.py --threads 1"),
+    ("closed form, N clients at once (3×32×32, h = 1), against a plain copy of the same tensor",
+     "closed_form", _closed_batch, "python benchmarks/closed_form.py --threads 1"),
+    ("published DLG on the same image (LeNet-DLG, 300 × 20 L-BFGS iterations)", "closed_form", _dlg,
+     "python benchmarks/closed_form.py --threads 1"),
+    ("16 MNIST digits, h = 32: leaked span + LM vs L-BFGS", "batch", _batch,
+     "python benchmarks/batch.py --repeats 3"),
+    ("16 MNIST digits over 10 classes (repeated labels), h = 32", "batch_repeated", _batch_repeated,
+     "python benchmarks/batch_repeated.py"),
+    ("3×224×224 photo through a sigmoid 3→4→5 'same' CNN", "conv", _conv, "python benchmarks/conv.py"),
+    ("one 3→h 5×5 conv at 224×224: condition number and CGLS", "conv", _conditioning,
+     "python benchmarks/conv.py"),
+    ("DLG LeNet inverted in closed form with weight-gradient equations", "conv", _conv_lenet,
+     "python benchmarks/conv.py"),
+    ("stabiliser study, LeNet-DLG, published optimiser, stop at a matching loss of 1e-6", "optimisation",
+     _stabilisers, "python benchmarks/optimisation.py --seeds 5 --size 16 --parts stabilisers,fc,batches"),
+    ("`fast` preset vs published DLG, CIFAR-100 (the victim chapter 04 tunes on)", "optimisation_target",
+     _target, "python benchmarks/optimisation.py --seeds 10 --size 32 --parts target"),
+    ("`fast` preset vs published DLG on unseen victims (faces, ImageNet, WBC, fMRI × seeds × both weight "
+     "inits), quiet and with one core busy", "optimisation_unseen", _unseen,
+     "python benchmarks/optimisation.py --parts unseen --busy both"),
+]
+
+
+def _cell(name: str, device: str, formatter: Callable[[dict], str]) -> tuple[str, str | None]:
+    data = load(name, device)
+    if data is None:
+        return NOT_MEASURED, None
+    try:
+        return formatter(data), data.get("command")
+    except (KeyError, IndexError, TypeError, ZeroDivisionError) as error:
+        return f"{NOT_MEASURED} ({type(error).__name__} reading {name}.json)", None
+
+
+def performance(_: str) -> str:
+    lines = ["| what | CPU | GPU | command |", "|---|---|---|---|"]
+    for what, name, formatter, command in ROWS:
+        cpu, recorded = _cell(name, "cpu", formatter)
+        gpu = _cell(name, "cuda", formatter)[0]
+        lines.append(f"| {what} | {cpu} | {gpu} | `{recorded or command}` |")
+    gpu_run = load("gpu_run")
+    note = (f"GPU: {gpu_run['gpu']}, `bash benchmarks/gpu.sh` in {gpu_run['total_seconds']} s."
+            if gpu_run else "GPU: not measured yet (`bash benchmarks/gpu.sh` on a CUDA machine fills the "
+            "column).")
+    return "\n" + "\n".join(lines) + f"\n\n{note}\n"
+
+
+BLOCKS: dict[str, Callable[[str], str]] = {"course-map": course_map, "notebook-times": notebook_times,
+                                           "performance": performance}
+
+
+def render(text: str) -> str:
+    """README text with every generated block recomputed from the results."""
+    for name, make in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- generated: {name} -->)(.*?)(<!-- end: {name} -->)", re.S)
+        match = pattern.search(text)
+        if match:
+            text = text[:match.start(2)] + make(match.group(2)) + text[match.end(2):]
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    before = args.readme.read_text()
+    after = render(before)
+    if args.check:
+        if after != before:
+            print(f"{args.readme} is out of date: run python scripts/readme_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    args.readme.write_text(after)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
