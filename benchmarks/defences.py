@@ -7,7 +7,7 @@
 For each defence of ``rl.defences.DEFENCES`` and each strength of its ``full`` sweep, on the
 chapter's lab (``rl.defences.mnist_lab``: real MNIST digits, sigmoid MLP 784→8→10, 10 clients):
 PSNR/SSIM of the closed form, the span attack and the optimisation attack (gradient matching,
-preset "paper", given the true labels), the test accuracy after federated training under the
+preset "stabilised", given the true labels), the test accuracy after federated training under the
 defence, DP-SGD's ε (Opacus RDP accountant, δ = 1e-5), and the wall time of the row. Prints a
 table and writes ``benchmarks/results/defences.json``. Times come from a shared machine unless
 you run it on a quiet one; they are reported, never asserted.

@@ -145,25 +145,23 @@ def main(argv: list[str] | None = None) -> dict:
     if wanted:
         paths = [p for p in paths if any(p.stem.startswith(w) or p.stem == w for w in wanted)]
     conditions = ["learner-quiet"] if args.smoke else args.conditions
-    runs = []
-    for path in paths:
-        for condition in conditions:
-            runs.append(run(path, condition, args.device, args.timeout, args.busy_limit))
-            print(f"{path.stem} {condition}: {runs[-1]['seconds']:.1f} s"
-                  f"{'' if runs[-1]['ok'] else ' FAILED ' + str(runs[-1]['error'])}", flush=True)
-    print(table(runs, conditions))
     command = " ".join(["python benchmarks/notebooks.py", *(argv if argv is not None else sys.argv[1:])])
     suffix = "" if args.device == "cpu" else f"_{args.device}"
     out = args.out or ROOT / "benchmarks" / "results" / f"notebooks{suffix}.json"
-    for run_ in runs:
-        run_["command"] = command
-    report = dict(benchmark="notebooks", device=args.device,
-                  machine=dict(platform=platform.platform(), cpu_count=os.cpu_count()),
-                  runs=merged(out, runs))
-    if not args.smoke or args.out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {out}")
+    runs: list[dict] = []
+    report: dict = {}
+    for path in paths:
+        for condition in conditions:
+            runs.append({**run(path, condition, args.device, args.timeout, args.busy_limit), "command": command})
+            print(f"{path.stem} {condition}: {runs[-1]['seconds']:.1f} s"
+                  f"{'' if runs[-1]['ok'] else ' FAILED ' + str(runs[-1]['error'])}", flush=True)
+            report = dict(benchmark="notebooks", device=args.device,
+                          machine=dict(platform=platform.platform(), cpu_count=os.cpu_count()),
+                          runs=merged(out, runs))
+            if not args.smoke or args.out:  # after every run: an interrupted session keeps its times
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(runs, conditions))
     return report
 
 

@@ -8,7 +8,7 @@
 
 Methods (``recon_lib.benchmark.METHODS``): the closed form of chapter 01 on a biased MLP, exact
 CNN inversion of chapter 03 one kernel above Claim 3's bound, and chapter 04's two optimisation
-presets ("paper", "fast") on the DLG LeNet. Prints the Markdown table (mean ± sample standard deviation
+presets ("stabilised", "fast") on the DLG LeNet. Prints the Markdown table (mean ± sample standard deviation
 over images and seeds) and writes ``benchmarks/results/table.csv`` (one row per method, kind,
 image and seed) and ``benchmarks/results/table.json`` (the settings, the summary, the run time).
 """
@@ -38,7 +38,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="settings to start from (default: $RECON_PROFILE, else quick)")
     parser.add_argument("--n", type=int, help="images per kind (every method)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (every method)")
-    parser.add_argument("--steps", type=int, help="optimiser step budget of each search (paper, fast)")
+    parser.add_argument("--steps", type=int, help="optimiser step budget of each search (stabilised, fast)")
     parser.add_argument("--methods", nargs="+", default=list(bm.METHODS), choices=list(bm.METHODS),
                         help="methods to run (default: all)")
     parser.add_argument("--kinds", nargs="+", default=list(rl.datasets.NAMES), choices=rl.datasets.NAMES)

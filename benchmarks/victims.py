@@ -34,15 +34,22 @@ COLUMNS = ("group", "label", "attack", "round", "psnr_median", "ssim_median", "f
            "dead_units", "median_abs_db", "rank_dw", "n_failed", "condition", "seconds")
 
 
-def train(activation: str) -> tuple[dict, list[float], float]:
-    """One Flower training run; returns the global weights per round, test accuracy per round, seconds."""
+def train(activation: str, engine: str) -> tuple[dict, list[float], float]:
+    """One training run; returns the global weights per round, test accuracy per round, seconds.
+
+    ``engine="flower"`` runs it in a Flower simulation; ``"replay"`` replays the same FedAvg rounds
+    with the same client code and no transport (``rl.victims.replay_fedavg``), for a machine too
+    loaded for Ray to start.
+    """
     setup = victims.TRAINING.replace(activation=activation)
     start = time.perf_counter()
-    strategy = flower.simulate(setup, keep_messages=False)
+    history = (flower.simulate(setup, keep_messages=False).history if engine == "flower"
+               else victims.replay_fedavg(setup))
     seconds = time.perf_counter() - start
     x, y = flower.test_set(setup)
-    accuracies = [victims.accuracy(strategy.global_model(r), x, y) for r in range(setup.rounds + 1)]
-    return strategy.history, accuracies, seconds
+    accuracies = [victims.accuracy(victims.global_model(setup, history, r), x, y)
+                  for r in range(setup.rounds + 1)]
+    return history, accuracies, seconds
 
 
 def main() -> None:
@@ -50,14 +57,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="seeds (clients) per row")
     parser.add_argument("--steps", type=int, default=None, help="cap on the gradient-matching steps")
     parser.add_argument("--name", default="victims", help="results file stem")
+    parser.add_argument("--engine", choices=["flower", "replay"], default="flower",
+                        help="train in a Flower simulation, or replay FedAvg without Ray")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
     histories, accuracy, train_seconds = {}, {}, {}
     for activation in ("sigmoid", "relu"):
-        histories[activation], accuracy[activation], train_seconds[activation] = train(activation)
+        run = train(activation, args.engine)
+        histories[activation], accuracy[activation], train_seconds[activation] = run
         print(f"{activation}: test accuracy by round {[round(a, 2) for a in accuracy[activation]]} "
-              f"({train_seconds[activation]:.0f} s with Ray start)", flush=True)
+              f"({train_seconds[activation]:.0f} s, engine {args.engine})", flush=True)
     rows = []
     for row in victims.table_rows():
         tic = time.perf_counter()
@@ -69,7 +79,8 @@ def main() -> None:
         print(" | ".join(f"{result[k]:.3g}" if isinstance(result[k], float) else str(result[k])
                          for k in COLUMNS[:12]), f"| {result['seconds']:.0f} s", flush=True)
     settings = {"command": "python benchmarks/victims.py " + " ".join(sys.argv[1:]),
-                "seeds": args.seeds, "steps": args.steps, "training": victims.TRAINING.to_config(),
+                "seeds": args.seeds, "steps": args.steps, "engine": args.engine,
+                "training": victims.TRAINING.to_config(),
                 "mnist": victims.MNIST.to_config(), "cifar100": victims.CIFAR.to_config(),
                 "seconds": time.perf_counter() - start, "training_seconds": train_seconds,
                 "torch": torch.__version__, "flwr": _version("flwr"), "ray": _version("ray"),

@@ -77,18 +77,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# Chapter 08's modules import Flower (and through it gRPC and Ray): loaded on first use, so that
-# `import recon_lib` stays fast for chapters 00-07.
-_LAZY = ("flower", "deployment", "victims")
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __version__ = "0.1.0"
 __all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods", "benchmark_tables", "cnn",
            "conditions", "conv", "datasets", "defence_theory", "defences", "distortions", "fl", "geometry",

@@ -35,6 +35,24 @@ def count(name: str, value: object) -> int:
     return int(value)
 
 
+def shape(name: str, value: object, ndim: int | None = None) -> tuple[int, ...]:
+    """A shape: a non-empty tuple/list/``torch.Size`` of positive integers (``ndim`` of them)."""
+    if not isinstance(value, (tuple, list, torch.Size)) or not value or any(
+            isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in value):
+        raise ValueError(f"{name} must be a non-empty tuple of positive integer sizes, got {value!r}")
+    if ndim is not None and len(value) != ndim:
+        what = "(C, H, W), a C×H×W image shape" if ndim == 3 else f"{ndim} sizes"
+        raise ValueError(f"{name} must be {what}, got {tuple(value)}")
+    return tuple(int(s) for s in value)
+
+
+def counts(name: str, value: object) -> list[int]:
+    """A non-empty list/tuple of positive integers (hidden widths, kernels per layer)."""
+    if not isinstance(value, (tuple, list)) or not value:
+        raise ValueError(f"{name} must be a non-empty list of positive integers, got {value!r}")
+    return [count(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
 def real(name: str, value: object, low: float | None = None, high: float | None = None,
          open_low: bool = False) -> float:
     """``value`` as a finite float in [low, high] (``(low, high]`` when ``open_low``)."""
@@ -74,7 +92,7 @@ def message(value: object, name: str = "message") -> None:
         if not isinstance(entry, Tensor) or not entry.is_floating_point():
             got = entry.dtype if isinstance(entry, Tensor) else type(entry).__name__
             raise TypeError(f"{name}[{key!r}] must be a floating-point tensor, got {got}")
-        if not torch.isfinite(entry).all():
+        if not all_finite(entry):
             raise ValueError(f"{name}[{key!r}] contains NaN or inf; fix the client's loss first")
 
 
@@ -87,8 +105,9 @@ def all_finite(tensor: Tensor) -> bool:
     return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
 
 
-def gradient_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
-    """Shapes, dtypes, devices and finiteness of a (∂W, ∂b) pair; raises a clear error."""
+def gradient_pair(grad_weight: Tensor, grad_bias: Tensor, finite: bool = True) -> None:
+    """Shapes, dtypes, devices and (unless ``finite=False``: the caller checks its result
+    instead) finiteness of a (∂W, ∂b) pair; raises a clear error."""
     if not isinstance(grad_weight, Tensor) or not isinstance(grad_bias, Tensor):
         raise TypeError("grad_weight and grad_bias must be torch tensors")
     if grad_weight.ndim < 2 or grad_weight.shape[:-1] != grad_bias.shape:
@@ -101,36 +120,97 @@ def gradient_pair(grad_weight: Tensor, grad_bias: Tensor) -> None:
     if grad_weight.device != grad_bias.device:
         raise ValueError(f"gradients live on different devices: {grad_weight.device} and "
                          f"{grad_bias.device}")
-    if not (all_finite(grad_weight) and all_finite(grad_bias)):
+    if finite and not (all_finite(grad_weight) and all_finite(grad_bias)):
         raise ValueError("the gradients contain NaN or inf; a closed form would return garbage. "
                          "Check the client's loss (e.g. log of 0) before attacking.")
 
 
-def layer_gradients(grads: Mapping[str, Tensor], name: str, parts: Sequence[str]) -> list[Tensor]:
-    """``grads[f"{name}.{part}"]`` for each part, or a ValueError naming the missing keys."""
+def layer_gradients(grads: Mapping[str, Tensor], name: str, parts: Sequence[str],
+                    layer: nn.Module | None = None) -> list[Tensor]:
+    """``grads[f"{name}.{part}"]`` for each part, or a ValueError naming the missing keys; with
+    ``layer``, each gradient must also have its parameter's shape (a message of another model)."""
+    if not isinstance(grads, Mapping):
+        raise TypeError(f"grads must be a dict {{name: gradient}} as from rl.fl.client_update, got "
+                        f"{type(grads).__name__}")
     keys = [f"{name}.{part}" for part in parts]
     missing = [key for key in keys if key not in grads]
     if missing:
-        raise ValueError(f"the gradient dict has no {missing}; it should be keyed like "
-                         f"model.named_parameters() (it has {sorted(grads)[:6]}...)")
+        raise ValueError(f"grads has no {missing}; it should be keyed like model.named_parameters() "
+                         f"(it has {sorted(grads)[:6]}...). A frozen parameter (requires_grad=False) "
+                         "sends no gradient, so its layer cannot be attacked from the message")
+    for part, key in zip(parts, keys, strict=True):
+        parameter = getattr(layer, part, None) if layer is not None else None
+        given = tuple(grads[key].shape[-parameter.ndim:]) if isinstance(parameter, Tensor) else ()
+        if isinstance(parameter, Tensor) and given != tuple(parameter.shape):
+            raise ValueError(f"grads[{key!r}] has shape {tuple(grads[key].shape)} but the model's "
+                             f"{key} is {tuple(parameter.shape)}: the message is of another model")
     return [grads[key] for key in keys]
 
 
 def client_batch(model: nn.Module, x: Tensor, y: Tensor) -> None:
-    """A client's batch (x, y) fits ``model``: same batch size, device and dtype; clear errors."""
+    """A client's batch (x, y) fits ``model``: trainable parameters, a non-empty finite batch of
+    the model's input shape (where it records one), same batch size, device and dtype."""
+    module(model)
     parameter = next(model.parameters(), None)
     if parameter is None:
         raise ValueError("the model has no parameters, so a client has no gradient to send")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters (all frozen: requires_grad=False), "
+                         "so a client has no gradient to send")
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
     if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y need the same batch size in dim 0, got shapes "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}); a client sends at least one image")
+    expected = getattr(model, "in_shape", None)
+    if expected is not None and tuple(x.shape[1:]) != tuple(expected):
+        raise ValueError(f"x has images of shape {tuple(x.shape[1:])} but the model takes "
+                         f"{tuple(expected)} (x must be B × {tuple(expected)})")
     if x.device != parameter.device or y.device != parameter.device:
         raise ValueError(f"model is on {parameter.device} but x is on {x.device} and y on "
                          f"{y.device}; move them with .to(device)")
     if x.dtype != parameter.dtype:
         raise TypeError(f"x is {x.dtype} but the model is {parameter.dtype}; cast one of them")
+    if x.is_floating_point() and not all_finite(x):
+        raise ValueError("x contains NaN or inf; the message would be NaN")
+
+
+def seed(value: object, name: str = "seed") -> int:
+    """A random seed: an integer in [0, 2³² − 1] (what NumPy, torch and Python all accept)."""
+    return integer(name, value, low=0, high=2**32 - 1)
+
+
+def module(value: object, name: str = "model") -> nn.Module:
+    """A torch ``nn.Module`` (the victim model)."""
+    if not isinstance(value, nn.Module):
+        raise TypeError(f"{name} must be a torch nn.Module, got {type(value).__name__}")
+    return value
+
+
+def labels(name: str, value: object, n_classes: int, batch: int | None = None) -> Tensor:
+    """Class labels: a 1-D integer tensor (of ``batch`` entries) with values in [0, n_classes)."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a tensor of class indices, got {type(value).__name__}")
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices (torch.long), got {value.dtype}")
+    if value.ndim != 1 or (batch is not None and len(value) != batch):
+        want = f"({batch},)" if batch is not None else "(B,)"
+        raise ValueError(f"{name} must have shape {want}, one class index per image, got "
+                         f"{tuple(value.shape)}")
+    if len(value) and (int(value.min()) < 0 or int(value.max()) >= n_classes):
+        raise ValueError(f"{name} must lie in [0, {n_classes - 1}] (the model has {n_classes} "
+                         f"classes), got values from {int(value.min())} to {int(value.max())}")
+    return value
+
+
+def floating(name: str, dtype: torch.dtype, allowed: Sequence[torch.dtype] = (torch.float32, torch.float64),
+             why: str = "its linear algebra has no half-precision kernel") -> None:
+    """A dtype an operation supports (LAPACK-backed ops: float32 and float64 only)."""
+    if dtype not in allowed:
+        raise TypeError(f"{name} is {dtype}, but this needs one of {tuple(allowed)}: {why}; cast "
+                        "with .float() or .double()")
 
 
 def path(name: str, value: object) -> Path:

@@ -16,12 +16,14 @@ The closed forms of later chapters live in their own modules and are re-exported
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Mapping, Sequence
 from math import prod
 
 import torch
 from torch import Tensor, nn
 
+from . import _validate as check
 from ._validate import all_finite  # noqa: F401  (re-exported: rl.analytic.all_finite)
 from ._validate import gradient_pair as _check_pair
 from ._validate import layer_gradients as _layer_grads
@@ -50,7 +52,7 @@ def usable_units(grad_bias: Tensor, tol: float | None = None) -> Tensor:
     perfectly) or so small that it is no longer a normal floating-point number, where the
     ratio loses precision. ``tol`` defaults to the smallest normal number of the dtype.
     """
-    tol = torch.finfo(grad_bias.dtype).tiny if tol is None else tol
+    tol = torch.finfo(grad_bias.dtype).tiny if tol is None else check.nonnegative("tol", tol)
     return grad_bias.abs() > tol
 
 
@@ -75,6 +77,32 @@ def unit_estimates(grad_weight: Tensor, grad_bias: Tensor,
     return ratios, usable
 
 
+def _weighted_sum(bias: Tensor, grad_weight: Tensor) -> Tensor:
+    """Σᵢ bᵢ ∂Wᵢ per client, reading ∂W once."""
+    if grad_weight.shape[-2] > MATMUL_MAX_UNITS:  # a BLAS matvec sums sequentially (error ~ h·eps)
+        return (bias.unsqueeze(-1) * grad_weight).sum(-2)  # torch's sum is cascaded
+    if bias.ndim == 1:
+        return bias @ grad_weight
+    return torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
+
+
+def _direct(grad_weight: Tensor, grad_bias: Tensor) -> Tensor | None:
+    """x = Σᵢ (∂bᵢ / Σⱼ ∂bⱼ²) ∂Wᵢ in one pass over ∂W, or None when it cannot be trusted.
+
+    The weights are formed on the small (..., h) tensor, so ∂W is read once and x written once.
+    Validation is one reduction over x (a NaN or inf in either input, or an overflow, makes its
+    sum non-finite) and the range of Σ ∂bᵢ² per client: it must be finite and ≥ tiny/eps, else
+    δ² underflowed or overflowed; the careful path handles those messages.
+    """
+    one = grad_bias.ndim == 1
+    squares = torch.dot(grad_bias, grad_bias) if one else torch.linalg.vecdot(grad_bias, grad_bias)
+    x = _weighted_sum(grad_bias / (squares if one else squares.unsqueeze(-1)), grad_weight)
+    low, high = (float(squares),) * 2 if one else (float(v) for v in torch.aminmax(squares))
+    info = torch.finfo(x.dtype)
+    trusted = info.tiny / info.eps <= low and high <= info.max and math.isfinite(float(x.sum()))
+    return x if trusted else None
+
+
 def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = None) -> Tensor:
     """The input of a biased linear layer from its gradients, using every usable unit.
 
@@ -83,10 +111,19 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
     count most, and a single bad unit cannot spoil the result. Leading dimensions are
     treated as independent clients, so N messages are inverted in one call.
 
+    With the default ``tol`` one pass over ∂W gives x and one reduction over x validates it
+    (:func:`_direct`); messages it cannot trust (NaN/inf, tiny or huge δ) take the careful
+    path below, which masks unusable units and rescales ∂b.
+
     Raises:
         ValueError: on mismatched shapes, NaN/inf, or a client with no usable unit (δ = 0
             everywhere: every unit dead, or the sample already perfectly fitted).
     """
+    _check_pair(grad_weight, grad_bias, finite=False)
+    if tol is None and grad_weight.numel():
+        x = _direct(grad_weight, grad_bias)
+        if x is not None:
+            return x
     _check_pair(grad_weight, grad_bias)
     usable = usable_units(grad_bias, tol)
     no_unit = ~usable.any(dim=-1)
@@ -100,10 +137,7 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
     # x = Σᵢ b̃ᵢ ∂Wᵢ / (scale · Σᵢ b̃ᵢ²), reading ∂W once (no rescaled copy of it).
     scale = grad_bias.abs().amax(dim=-1, keepdim=True)
     bias = grad_bias / scale * usable
-    if grad_weight.shape[-2] <= MATMUL_MAX_UNITS:   # few units: one batched matmul, no temporary
-        weighted = torch.matmul(bias.unsqueeze(-2), grad_weight).squeeze(-2)
-    else:  # many units: a BLAS matvec sums sequentially (error ~ h·eps); torch's sum is cascaded
-        weighted = (bias.unsqueeze(-1) * grad_weight).sum(-2)
+    weighted = _weighted_sum(bias, grad_weight)
     return weighted.div_(scale * bias.square().sum(-1, keepdim=True))  # in place: no 2nd N×d buffer
 
 
@@ -126,7 +160,10 @@ def fix_scale(direction: Tensor, *, pixel: int | None = None, value: float | Non
     if (pixel is None) == (norm is None) or (pixel is not None and value is None):
         raise ValueError("give either pixel=index and value=..., or norm=...")
     if norm is not None:
-        return direction / direction.norm(dim=-1, keepdim=True) * norm
+        return direction / direction.norm(dim=-1, keepdim=True) * check.positive("norm", norm)
+    width = direction.shape[-1]
+    pixel = check.integer("pixel", pixel, low=-width, high=width - 1)
+    value = check.real("value", value)
     if torch.any(direction[..., pixel] == 0):
         raise ValueError(f"pixel {pixel} is zero in the direction; pick another known pixel")
     return direction * (value / direction[..., pixel:pixel + 1])
@@ -153,6 +190,7 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
         ValueError: missing gradient keys, no bias, bad gradients, wrong ``in_shape``.
         TypeError: models that do not start with a Linear (names the chapter that handles them).
     """
+    check.module(model)
     name, layer = first_layer(model)
     if type(layer) in HANDLED_ELSEWHERE:
         raise TypeError(f"{name} is {type(layer).__name__}: {HANDLED_ELSEWHERE[type(layer)]}")
@@ -162,7 +200,8 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
     if layer.bias is None:
         raise ValueError(f"{name} has no bias, so x leaks only up to scale: use "
                          "rl.analytic.direction_without_bias and rl.analytic.fix_scale (chapter 01)")
-    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"))
+    check.message(grads, "grads")
+    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"), layer)
     x = invert_linear(grad_weight, grad_bias)
     return x.reshape(*x.shape[:-1], *_output_shape(x.shape[-1], in_shape, model))
 

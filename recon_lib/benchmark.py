@@ -56,14 +56,18 @@ from .benchmark_tables import (  # noqa: F401
 )
 from .runtime import progress_bar
 
-# Classes of the victim's head per kind (labels are taken modulo this). Faces come with one
-# label ("face") in the pack; a 1-class cross-entropy has zero gradient, so the face model is
-# a 10-identity classifier, as on full LFW where the label is the person.
-N_CLASSES = {"fmri": 24, "wbc": 8, "mnist": 10, "kmnist": 10, "cifar100": 100,
-             "imagenet": 1000, "faces": 10}
-# Which images of the sample pack a kind draws from: fMRI uses the first of its two volumes,
-# so that n slices are n different positions in one scan (the second volume repeats them).
-POOLS = {"fmri": slice(0, 24)}
+# Per kind, from its Kind record (recon_lib.kinds): the classes of the victim's head (labels
+# are taken modulo this; faces: 10 identities, since a 1-class cross-entropy has zero gradient)
+# and the pack images drawn from (fMRI: the first of its two volumes, so that n slices are n
+# different positions in one scan).
+N_CLASSES = {name: kind.classes for name, kind in datasets.KINDS.items()}
+POOLS = {name: slice(*kind.pool) for name, kind in datasets.KINDS.items() if kind.pool is not None}
+
+
+def _sizes(profile: str) -> dict[str, tuple[int, int]]:
+    """The image size of each kind in ``profile`` (``Kind.benchmark_sizes``; missing: native)."""
+    return {name: kind.benchmark_sizes[profile] for name, kind in datasets.KINDS.items()
+            if profile in kind.benchmark_sizes}
 
 
 # --- Data ----------------------------------------------------------------------------------
@@ -113,13 +117,13 @@ class Settings:
 SETTINGS = {
     # CPU, under a minute in the notebook: ~32 px images; fMRI keeps its 3:4 aspect.
     "quick": Settings(n=3, seeds=(0, 1), steps=100, optimisation_n=2, optimisation_seeds=(0,),
-                      sizes={"fmri": (24, 32), "wbc": (32, 32), "imagenet": (32, 32)}),
+                      sizes=_sizes("quick")),
     # Paper scale: native sizes, ImageNet at 224×224 (the offline pack is 128×128, upsampled),
     # the paper preset's 1000 steps for every search. Searches get 4 images × 2 seeds per kind: at
     # 224×224 one costs about 10 min on one CPU core (the LeNet head has 37.6 M weights for 1000
     # classes; measured 570-620 s, README).
     "full": Settings(n=8, seeds=(0, 1, 2), steps=1000, optimisation_n=4, optimisation_seeds=(0, 1),
-                     sizes={"imagenet": (224, 224)}),
+                     sizes=_sizes("full")),
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from . import _validate as check
 from . import analytic, conv, geometry
@@ -43,6 +44,62 @@ def _check_kernels(stage: conv.Stage, weight_grads: bool = False) -> None:
                          "the kernel, or the border): they cannot be recovered with any h")
 
 
+def features_without_bias(grad_weight: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """The input a and output gradient δ of a bias-free cross-entropy head, from ∂ℓ/∂W alone.
+
+    ∂ℓ/∂W = δ aᵀ with δ = p − onehot(y) and p = softmax(W a) (one sample). Its top right
+    singular vector u gives a = τ u up to one scalar τ, and v = (∂ℓ/∂W) u = τ δ. The label is
+    the one entry of v whose sign differs from the others (δ_y < 0 < δ_k), and for the other
+    classes log|v_k| = log|τ| + τ (W u)_k − log Σ exp(τ W u): a line in (W u)_k whose slope is
+    τ. The slope starts a few scalar Gauss–Newton steps on ‖τ (softmax(τ W u) − e_y) − v‖. The
+    idea — the output's loss derivative fixes the scale a missing bias leaves open — is that of
+    R-GAP (Zhu & Blaschko 2021) for its logistic head; the regression is the course's own.
+
+    Args:
+        grad_weight: (N, K, F) head weight gradients of N one-sample messages.
+        weight: (K, F) the head's weight.
+
+    Returns:
+        ``(features, delta)``: (N, F) inputs of the head and (N, K) output gradients p − e_y.
+
+    Raises:
+        ValueError: fewer than 3 classes (two classes leave the label's sign ambiguous), a zero
+            gradient, or a head whose outputs for the other classes do not differ.
+    """
+    if grad_weight.shape[-2] < 3:
+        raise ValueError(f"a bias-free head needs at least 3 classes to fix the scale, got "
+                         f"{grad_weight.shape[-2]}")
+    g64, w64 = grad_weight.to(torch.float64), weight.detach().to(torch.float64)
+    _, singular, vh = torch.linalg.svd(g64, full_matrices=False)
+    if (singular[..., 0] == 0).any():
+        raise ValueError("the head's weight gradient is zero: nothing leaks (a perfectly fitted sample)")
+    u = vh[..., 0, :]                                             # N × F, ‖u‖ = 1
+    v = (g64 @ u.unsqueeze(-1)).squeeze(-1)                       # N × K, = τ δ
+    z = u @ w64.T                                                 # N × K, logits per unit τ
+    majority = torch.sign(torch.sign(v).sum(-1, keepdim=True))     # the sign of the K − 1 others
+    label = (torch.sign(v) != majority).to(torch.float64).argmax(-1)
+    onehot = F.one_hot(label, v.shape[-1]).to(torch.float64)
+    others = (1 - onehot).bool()
+    tau = torch.stack([_slope(z[i][others[i]], v[i][others[i]].abs().log()) for i in range(len(v))])
+    for _ in range(30):  # scalar Gauss–Newton on r(τ) = τ (softmax(τ z) − e_y) − v
+        p = (tau[:, None] * z).softmax(-1)
+        r = tau[:, None] * (p - onehot) - v
+        dp = p * (z - (p * z).sum(-1, keepdim=True))              # ∂p/∂τ
+        jac = (p - onehot) + tau[:, None] * dp
+        tau = tau - (jac * r).sum(-1) / (jac * jac).sum(-1).clamp_min(torch.finfo(torch.float64).tiny)
+    features = tau[:, None] * u
+    return features.to(grad_weight.dtype), (v / tau[:, None]).to(grad_weight.dtype)
+
+
+def _slope(x: Tensor, y: Tensor) -> Tensor:
+    """Least-squares slope of y on x (the scale τ of :func:`features_without_bias`)."""
+    spread = x - x.mean()
+    if float(spread.abs().max()) == 0:
+        raise ValueError("the head gives every other class the same output, so the scale of its "
+                         "input is not determined")
+    return (spread * (y - y.mean())).sum() / spread.square().sum()
+
+
 def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
                       in_shape: Sequence[int] | None = None, strict: bool = True,
                       tol: float = 1e-6, max_iter: int = 500,
@@ -56,24 +113,28 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
         image. Leading client dimensions of the message are kept. Chapter 03 uses it to see
         how far the closed route gets through the DLG LeNet below the bound (``strict=False``).
     """
-    shape = tuple(in_shape) if in_shape is not None else getattr(model, "in_shape", None)
-    if shape is None or len(shape) != 3:
-        raise ValueError(f"in_shape must be (C, H, W) (or set model.in_shape), got {shape}")
+    check.module(model)
+    tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
+    shape = in_shape if in_shape is not None else getattr(model, "in_shape", None)
+    if shape is None:
+        raise ValueError("in_shape must be (C, H, W) (or set model.in_shape), got None")
+    shape = check.shape("in_shape", shape, ndim=3)
     stages, name, linear = conv.conv_stack(model, shape)
-    if linear.bias is None:
-        raise ValueError(f"Linear {name} has no bias, so its input leaks only up to scale and the "
-                         "conv layers cannot be undone exactly (chapter 01)")
-    grad_weight, grad_bias = check.layer_gradients(grads, name, ("weight", "bias"))
+    parts = ("weight", "bias") if linear.bias is not None else ("weight",)
+    grad_weight, *grad_bias = check.layer_gradients(grads, name, parts)
+    check.floating(f"grads[{name + '.weight'!r}]", grad_weight.dtype, why="CGLS in half precision "
+                   "stalls near 1e-3 and would return round-off as an exact image")
     if grad_weight.device != linear.weight.device:
         raise ValueError(f"gradients on {grad_weight.device} but the model on {linear.weight.device}")
     if grad_weight.shape[-2:] != linear.weight.shape:
         raise ValueError(f"the message's {name}.weight is {tuple(grad_weight.shape)} but the model's "
                          f"is {tuple(linear.weight.shape)}: was the message computed on this model?")
     clients = grad_weight.shape[:-2]  # () for one message, (N,) for N stacked messages
-    features = analytic.invert_linear(grad_weight, grad_bias).reshape(-1, *stages[-1].out_shape)
+    flat_features, head_delta = _head(model, name, linear, grad_weight, grad_bias)
+    features = flat_features.reshape(-1, *stages[-1].out_shape)
     results: list[tuple[str, Tensor, conv.SolveInfo | None]] = [(name, features, None)]
     # ∂ℓ/∂(features) = W_linᵀ δ_lin, with δ_lin = ∂ℓ/∂b_lin (one sample per message).
-    upstream = (grad_bias.reshape(len(features), -1) @ linear.weight.detach().to(grad_bias.dtype)
+    upstream = (head_delta.reshape(len(features), -1) @ linear.weight.detach().to(head_delta.dtype)
                 ).reshape(features.shape)
     for stage in reversed(stages):
         if strict:
@@ -92,13 +153,33 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
     return [(key, value.reshape(*clients, *value.shape[1:]), info) for key, value, info in results]
 
 
+def _head(model: nn.Module, name: str, linear: nn.Linear, grad_weight: Tensor,
+          grad_bias: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """(features, δ_lin) of the Linear after Flatten: chapter 01's ratio, or without a bias the
+    scale from the cross-entropy head (:func:`features_without_bias`)."""
+    if grad_bias:
+        return analytic.invert_linear(grad_weight, grad_bias[0]), grad_bias[0]
+    if list(model.children())[-1] is not linear:
+        raise ValueError(f"Linear {name} has no bias and is not the model's last layer: its input "
+                         "leaks only up to scale (chapter 01). A bias-free Linear is handled only as "
+                         "the classification head (cross-entropy loss)")
+    if linear.out_features < 3:
+        raise ValueError(f"Linear {name} has no bias and {linear.out_features} classes: the scale of "
+                         "its input is fixed by the other classes' outputs, so it needs at least 3 classes")
+    flat = grad_weight.reshape(-1, *grad_weight.shape[-2:])
+    features, delta = features_without_bias(flat, linear.weight)
+    return features.reshape(*grad_weight.shape[:-2], -1), delta.reshape(*grad_weight.shape[:-1])
+
+
 def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[int] | None = None,
                strict: bool = True, tol: float = 1e-6, max_iter: int = 500,
                weight_grads: bool = False) -> Tensor:
     """The private input of a one-sample message through a CNN, in closed form (chapter 03).
 
-    1. Chapter 01's closed form (:func:`invert_linear`) on the first biased Linear after
-       ``Flatten`` recovers its input: the flattened output of the last conv stage.
+    1. Chapter 01's closed form (:func:`invert_linear`) on the first Linear after ``Flatten``
+       recovers its input: the flattened output of the last conv stage. When that Linear has
+       no bias it must be the cross-entropy head, whose scale :func:`features_without_bias`
+       recovers (as R-GAP does).
     2. Each conv stage is undone in turn, last first: invert the activation (sigmoid by logit,
        tanh by atanh, leaky ReLU by rescaling; ReLU loses information and raises), subtract
        the bias, and solve conv(x) = z by CGLS with the convolution and its transpose only
@@ -108,7 +189,8 @@ def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence
     (Claim 3) and reads every pixel; well conditioned from one kernel above the bound.
 
     Args:
-        model: ``nn.Sequential`` of Conv2d [+ activation] stages, Flatten, a biased Linear, ….
+        model: ``nn.Sequential`` of Conv2d [+ activation] stages, Flatten, a biased Linear, …
+            (or Flatten and a bias-free Linear head, last, under cross-entropy).
         grads: the client's message, keyed like ``model.named_parameters()``.
         in_shape: (C, H, W) of one input; defaults to ``model.in_shape``.
         strict: raise when a layer is below the bound or a recovered activation is out of

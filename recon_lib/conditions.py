@@ -123,11 +123,13 @@ def conv_rank(C: int, d: int, h: int, k: int, s: int = 1, p: int = 0, seed: int 
     Builds the dense matrix (:func:`recon_lib.conv.as_matrix`, float64) and counts singular
     values above the default tolerance of ``torch.linalg.matrix_rank``. Random kernels give
     the *generic* rank: the rank almost every kernel achieves. Full column rank (= C·d²) is
-    what exact inversion of the layer needs. Small layers only (C·d² up to a few thousand).
+    what exact inversion of the layer needs. Small layers only: sizes whose SVD would take
+    about a minute or more (:data:`recon_lib.conv.SVD_MAX_COST`) are refused.
     """
     _check_counts(C=C, h=h)
-    conv_output_width(d, k, s, p, dilation)
-    generator = torch.Generator().manual_seed(seed)
+    d_out = conv_output_width(d, k, s, p, dilation)
+    conv.check_svd(h * d_out * d_out, C * d * d, f"conv_rank(C={C}, d={d}, h={h})")
+    generator = torch.Generator().manual_seed(check.seed(seed))
     layer = nn.Conv2d(C, h, k, stride=s, padding=p, dilation=dilation, bias=False, dtype=torch.float64)
     with torch.no_grad():
         layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator, dtype=torch.float64))

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from . import _validate as check
 from . import geometry
 from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activation)
     ACTIVATION_INVERSES,
@@ -34,6 +35,7 @@ from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activatio
     invert_activation,
     register_inverse,
 )
+from .runtime import intra_op_threads, threads_for
 
 Shape = tuple[int, int, int]
 
@@ -89,8 +91,8 @@ def out_shape(layer: nn.Conv2d, in_shape: Sequence[int]) -> Shape:
             smaller than one (dilated) kernel.
     """
     check_layer(layer)
-    shape = tuple(int(s) for s in in_shape)
-    if len(shape) != 3 or shape[0] != layer.in_channels:
+    shape = check.shape("in_shape", in_shape, ndim=3)
+    if shape[0] != layer.in_channels:
         raise ValueError(f"in_shape must be (C, H, W) with C = {layer.in_channels} input channels, "
                          f"got {tuple(in_shape)}")
     widths = geometry.output_size(shape, **layer_geometry(layer))
@@ -143,6 +145,19 @@ class ConvMap:
         return torch.nn.grad.conv2d_input((y.shape[0], *self.in_shape), weight, y, **self._args())
 
 
+# Dense helpers refuse what would take minutes: as_matrix up to 5·10⁷ entries (400 MB in
+# float64); an SVD of an m×n matrix costs about m·n·min(m, n) operations, measured at 2-3·10⁹
+# per second on one core of this project's CPU, so 1.5·10¹¹ is about a minute there.
+DENSE_MAX_ENTRIES = 5e7
+SVD_MAX_COST = 1.5e11
+
+
+def check_svd(rows: int, columns: int, what: str) -> None:
+    """Refuse a dense SVD whose cost m·n·min(m, n) exceeds :data:`SVD_MAX_COST`, naming ``what``."""
+    check.limit(f"the SVD of the {rows}×{columns} matrix for {what}", rows * columns * min(rows, columns),
+                SVD_MAX_COST, " operations", "use a smaller input (or dense=False: the Fourier estimate)")
+
+
 def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
     """The matrix A (h·H′·W′ × C·H·W) of a conv layer's linear part, for small demos.
 
@@ -154,9 +169,9 @@ def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
     """
     conv = ConvMap.of(layer, in_shape)
     n_in, n_out = prod(conv.in_shape), prod(conv.out_shape)
-    if n_in * n_out > 5e7:
-        raise ValueError(f"A would have {n_out}×{n_in} entries; as_matrix is for small demos. "
-                         "Use rl.conv.ConvMap (matrix-free) for large inputs.")
+    check.limit(f"as_matrix on in_shape {conv.in_shape} ({n_out}×{n_in} matrix)", n_in * n_out,
+                DENSE_MAX_ENTRIES, " entries", "as_matrix is for small demos; use rl.conv.ConvMap "
+                "(matrix-free) for larger inputs")
     basis = torch.eye(n_in, dtype=layer.weight.dtype, device=layer.weight.device)
     return conv.apply(basis.reshape(n_in, *conv.in_shape)).reshape(n_in, n_out).T
 
@@ -195,9 +210,20 @@ def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor],
         y: right-hand side, a batch N×….
         tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image.
         max_iter: iteration cap; ``info.converged`` says whether ``tol`` was reached.
+
+    Runs on one intra-op thread when ``y`` is small (:func:`recon_lib.runtime.threads_for`):
+    each iteration is a few small ops and a convergence test, where threads only wait.
     """
+    tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
+    with intra_op_threads(threads_for(y.numel(), y.device)):
+        return _cgls(apply, adjoint, y, tol, max_iter)
+
+
+def _cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
+          tol: float, max_iter: int) -> tuple[Tensor, SolveInfo]:
+    """The CGLS iterations of :func:`cgls`."""
     if not torch.isfinite(y).all():
-        raise ValueError("the right-hand side contains NaN or inf")
+        raise ValueError("the right-hand side y contains NaN or inf")
     tiny = torch.finfo(y.dtype).tiny
     residual = y.clone()
     s = adjoint(residual)
@@ -358,8 +384,9 @@ def fourier_singular_values(layer: nn.Module, size: Sequence[int]) -> Tensor:
     check_layer(layer)
     if layer.stride != (1, 1):
         raise ValueError(f"stride {layer.stride}: the Fourier picture here is for stride-1 convs")
-    height, width = (int(s) for s in size)
-    weight = layer.weight.detach()
+    height, width = check.shape("size", size, ndim=2)
+    weight = check_layer(layer).weight.detach()
+    check.floating("the layer's weight", weight.dtype, why="its FFT and SVD have no half kernel")
     spectrum = torch.fft.fft2(weight, s=(height, width))  # h × C × H × W
     return torch.linalg.svdvals(spectrum.permute(2, 3, 0, 1))
 
@@ -374,6 +401,9 @@ def condition_number(layer: nn.Module, in_shape: Sequence[int], dense: bool | No
         return float("inf")
     dense = prod(conv.in_shape) <= 4096 if dense is None else dense
     if dense:
+        check.floating("the layer's weight", conv.layer.weight.dtype, why="as_matrix in half "
+                       "precision would round the matrix before its SVD")
+        check_svd(prod(conv.out_shape), prod(conv.in_shape), f"in_shape {conv.in_shape}")
         values = torch.linalg.svdvals(as_matrix(layer, in_shape).to(torch.float64))
     else:
         if layer.out_channels < layer.in_channels:

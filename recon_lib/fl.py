@@ -21,28 +21,46 @@ Message = dict[str, Tensor]
 _check_inputs = check.client_batch  # the one check of (model, x, y), shared with defences
 
 
+def _forward(model: nn.Module, x: Tensor) -> Tensor:
+    """``model(x)``, with a shape mismatch reported as an error about ``x``."""
+    try:
+        return model(x)
+    except RuntimeError as err:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model: {err}") from err
+
+
 def client_update(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = None) -> Message:
     """The FedSGD message of one client: gradients of the batch-averaged loss.
 
     Args:
         model: the global model as sent by the server (left unchanged: no ``.grad`` is set).
         x: the client's private batch, B × (input shape), on the model's device and dtype.
-        y: its targets (class indices for the default cross-entropy).
+        y: its targets: class indices in [0, classes) for the default cross-entropy (or
+            B × classes probabilities).
         loss: ``loss(outputs, y) -> scalar`` averaged over the batch; cross-entropy if None.
 
     Returns:
         ``{name: gradient}`` for every trainable parameter, detached, on the model's device.
+
+    Raises:
+        ValueError: an empty batch, NaN/inf in x, x of a shape the model does not take, labels
+            out of range, a model with no trainable parameter.
+        TypeError: x or y not tensors, non-integer labels, x of another dtype than the model.
     """
     _check_inputs(model, x, y)
-    loss = F.cross_entropy if loss is None else loss
+    outputs = _forward(model, x)
+    if loss is None:
+        if not (y.is_floating_point() and y.shape == outputs.shape):   # soft labels pass as they are
+            check.labels("y", y, n_classes=outputs.shape[-1])
+        loss = F.cross_entropy
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    value = loss(model(x), y)
+    value = loss(outputs, y)
     if value.ndim != 0:
         raise ValueError(f"loss must return a scalar (averaged over the batch), got shape "
                          f"{tuple(value.shape)}")
     grads = torch.autograd.grad(value, [p for _, p in named], allow_unused=True)
     return {name: (torch.zeros_like(p) if g is None else g.detach())
-            for (name, p), g in zip(named, grads)}
+            for (name, p), g in zip(named, grads, strict=True)}
 
 
 def client_updates(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = None) -> Message:
@@ -55,7 +73,15 @@ def client_updates(model: nn.Module, x: Tensor, y: Tensor, loss: Loss | None = N
         ``{name: gradients}`` with a leading client dimension N.
     """
     _check_inputs(model, x, y)
-    loss = F.cross_entropy if loss is None else loss
+    if loss is None:                             # one image tells the shape and the classes
+        with torch.no_grad():
+            n_classes = _forward(model, x[:1]).shape[-1]
+        if not (y.is_floating_point() and y.shape == (len(x), n_classes)):
+            check.labels("y", y, n_classes=n_classes)
+        loss = F.cross_entropy
+    else:
+        with torch.no_grad():
+            _forward(model, x[:1])
     params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
     def one_client(params: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:

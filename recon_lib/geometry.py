@@ -81,6 +81,7 @@ def min_kernels(d: int, C: int, k: int, s: int = 1, p: int = 0, dilation: int = 
     Exact integer arithmetic, ⌈C d² / d′²⌉: e.g. 3×32×32, k=5, s=2, p=2 gives d′=16 and 12.
     """
     check.count("C", C)
+    _check_conv(d, k, s, p, dilation)
     return kernel_bound((C, d, d), k, s, p, dilation)
 
 
@@ -139,8 +140,5 @@ def effective_output_width(d: int, k: int, s: int = 1, p: int = 0, dilation: int
 
 
 def _shape(in_shape: Sequence[int]) -> tuple[int, int, int]:
-    shape = tuple(in_shape)
-    if len(shape) != 3:
-        raise ValueError(f"in_shape must be (C, H, W), got {shape}")
-    channels, height, width = (check.count("in_shape entries", size) for size in shape)
+    channels, height, width = check.shape("in_shape", in_shape, ndim=3)
     return channels, height, width

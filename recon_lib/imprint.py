@@ -240,7 +240,7 @@ def _predicted_bias(model: nn.Module, images: Tensor) -> Tensor:
     if logits.ndim != 2:
         raise ValueError(f"the network behind the imprint must return N × classes logits, got "
                          f"{tuple(logits.shape)}")
-    u, p = tangent.double(), logits.double().softmax(-1)
+    u, p = tangent.double().cpu(), logits.double().softmax(-1).cpu()
     return (u * p).sum(-1, keepdim=True) - u
 
 
@@ -452,4 +452,4 @@ def _unit_deltas(model: nn.Sequential, position: int, images: Tensor) -> Tensor:
         z = layer(images.flatten(1).to(next(layer.parameters())))
         jacobian = vmap(jacrev(lambda zi: rest(zi.unsqueeze(0)).squeeze(0)))(z).double()
         p = rest(z).softmax(-1).double()
-    return (p.unsqueeze(1) @ jacobian) - jacobian
+    return ((p.unsqueeze(1) @ jacobian) - jacobian).cpu()

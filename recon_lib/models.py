@@ -21,6 +21,8 @@ import torch
 import torch.fx
 from torch import nn
 
+from . import _validate as check
+
 # Ops that only reshape the input; the first *real* layer is found by walking past them.
 PASS_THROUGH_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity)
 PASS_THROUGH_METHODS = {"view", "reshape", "flatten", "contiguous"}
@@ -44,11 +46,8 @@ def make_activation(name: str) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None
 
 
-def _check_shape(in_shape: Sequence[int]) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in in_shape)
-    if not shape or any(s <= 0 for s in shape):
-        raise ValueError(f"in_shape must be a non-empty tuple of positive sizes, got {in_shape!r}")
-    return shape
+def _check_shape(in_shape: Sequence[int], ndim: int | None = None) -> tuple[int, ...]:
+    return check.shape("in_shape", in_shape, ndim)
 
 
 def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
@@ -66,8 +65,7 @@ def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
         An ``nn.Sequential`` with ``model.in_shape`` set.
     """
     shape = _check_shape(in_shape)
-    if n_classes < 1 or any(w < 1 for w in widths):
-        raise ValueError(f"widths and n_classes must be positive, got {list(widths)}, {n_classes}")
+    widths, n_classes = check.counts("widths", widths), check.count("n_classes", n_classes)
     sizes = [prod(shape), *widths]
     layers: list[nn.Module] = [nn.Flatten()]
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -84,9 +82,8 @@ def lenet_dlg(in_shape: Sequence[int] = (3, 32, 32), n_classes: int = 100) -> nn
     Weights and biases are drawn from U(−0.5, 0.5), as in the published DLG code; seed torch
     before calling for a reproducible model.
     """
-    shape = _check_shape(in_shape)
-    if len(shape) != 3:
-        raise ValueError(f"lenet_dlg needs a C×H×W input shape, got {shape}")
+    shape = _check_shape(in_shape, ndim=3)
+    n_classes = check.count("n_classes", n_classes)
     channels, height, width = shape
     convs = [nn.Conv2d(channels, 12, 5, stride=2, padding=2),
              nn.Conv2d(12, 12, 5, stride=2, padding=2),
@@ -114,16 +111,20 @@ def cnn(in_shape: Sequence[int], kernels: Sequence[int], n_classes: int, kernel_
         kernel_size, stride, padding: shared by every conv layer (PyTorch's default init).
         activation: name of the activation after each conv (see :data:`ACTIVATIONS`).
     """
-    shape = _check_shape(in_shape)
-    if len(shape) != 3 or not kernels or any(h < 1 for h in kernels) or n_classes < 1:
-        raise ValueError(f"need a C×H×W in_shape, positive kernel counts and classes; got {shape}, "
-                         f"{list(kernels)}, {n_classes}")
+    shape = _check_shape(in_shape, ndim=3)
+    kernels, n_classes = check.counts("kernels", kernels), check.count("n_classes", n_classes)
+    kernel_size, stride = check.count("kernel_size", kernel_size), check.count("stride", stride)
+    padding = check.integer("padding", padding, low=0)
     layers: list[nn.Module] = []
     for fan_in, fan_out in zip([shape[0], *kernels[:-1]], kernels, strict=True):
         layers += [nn.Conv2d(fan_in, fan_out, kernel_size, stride, padding), make_activation(activation)]
     features = nn.Sequential(*layers)
-    with torch.no_grad():
-        n_features = features(torch.zeros(1, *shape)).numel()
+    try:
+        with torch.no_grad():
+            n_features = features(torch.zeros(1, *shape)).numel()
+    except RuntimeError as err:                 # torch: "Kernel size can't be greater than ..."
+        raise ValueError(f"kernel_size={kernel_size} (stride {stride}, padding {padding}) does not fit "
+                         f"{len(kernels)} conv layers on in_shape {shape}: {err}") from err
     model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_features, n_classes))
     model.in_shape = shape
     return model

@@ -23,7 +23,7 @@ client's) and the solve can stop in a wrong pattern: try other ``seed`` values t
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,8 +134,8 @@ def _first_layer(model: nn.Module, grads: Message) -> str:
 
 
 def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None = None,
-                *, max_evaluations: int = 100, seed: int = 0,
-                dtype: torch.dtype = torch.float64) -> Solution:
+                *, max_evaluations: int = 100, seed: int = 0, dtype: torch.dtype = torch.float64,
+                in_shape: Sequence[int] | None = None) -> Solution:
     """Reconstruct a batch from its FedSGD message: span in closed form, coefficients by LM.
 
     Args:
@@ -150,6 +150,7 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         seed: seeds the start, U(0, 1) images projected onto the span.
         dtype: the attacker's precision (float64 by default: the solve reaches the round-off
             of the message itself).
+        in_shape: shape of one input; defaults to ``model.in_shape``, else flat (d,).
 
     Raises:
         TypeError: the first layer is not a biased Linear. ValueError: bad batch size,
@@ -158,7 +159,8 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
     check.count("batch_size", batch_size)
     first = _first_layer(model, grads)
     grad_weight, grad_bias = grads[f"{first}.weight"], grads[f"{first}.bias"]
-    device, shape = grad_weight.device, tuple(getattr(model, "in_shape", (grad_weight.shape[1],)))
+    device = grad_weight.device
+    shape = tuple(in_shape if in_shape is not None else getattr(model, "in_shape", (grad_weight.shape[1],)))
     basis = batch_span(grad_weight.to(dtype), grad_bias.to(dtype), batch_size)
     used = _labels(model, grads, batch_size, labels, device)
     target = {n: grads[n] for n, p in model.named_parameters() if p.requires_grad}

@@ -31,8 +31,9 @@ iterations to round-off.
 """
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -50,6 +51,7 @@ from .runtime import intra_op_threads, progress_bar, threads_for
 from .span import batch_span
 
 Message = Mapping[str, Tensor]
+AUTO = "auto"  # gradient_matching's default preset: gauss_newton with span=True, else stabilised
 
 
 # --- The pieces of the objective ----------------------------------------------------------
@@ -159,6 +161,17 @@ def _check_message(model: nn.Module, grads: Message, batch_size: int) -> None:
         raise ValueError("every gradient is zero: the client's loss is flat, nothing leaks")
 
 
+def _input_shape(model: nn.Module, in_shape: Sequence[int] | None) -> tuple[int, ...]:
+    """The shape of one input: ``in_shape`` if given, else ``model.in_shape``; checked."""
+    shape = getattr(model, "in_shape", None) if in_shape is None else in_shape
+    if shape is None:
+        raise ValueError("pass in_shape=(C, H, W) (the shape of one input), or build the model with "
+                         "rl.models, which records it as model.in_shape")
+    if isinstance(shape, (int, str)) or not len(shape):
+        raise ValueError(f"in_shape must be a non-empty tuple of sizes, got {shape!r}")
+    return tuple(check.count("in_shape entries", size) for size in shape)
+
+
 def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
             opts: Options, device: torch.device) -> Tensor | None:
     """Hard labels (given or read from the head's gradient), or None for a jointly fitted label."""
@@ -185,16 +198,14 @@ class Unknowns:
 
 
 def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bool,
-                     dtype: torch.dtype) -> Unknowns:
+                     dtype: torch.dtype, shape: Sequence[int] | None = None) -> Unknowns:
     """Full images as unknowns, or (``span=True``) coefficients in the span leaked by the first layer.
 
     With ``span=True`` the images are written as ``coefficients @ basisᵀ``, where the basis is
     the span of the batch leaked by the first Linear layer (:func:`recon_lib.span.batch_span`):
     B × r unknowns instead of B × d (chapter 02).
     """
-    shape = tuple(getattr(model, "in_shape", ()))
-    if not shape:
-        raise ValueError("the model has no in_shape; build it with rl.models or set model.in_shape")
+    shape = _input_shape(model, shape)
     if not span:
         return Unknowns(lambda x: x, lambda z: z, (batch_size, *shape))
     name, layer = first_layer(model)
@@ -202,8 +213,7 @@ def _parametrisation(model: nn.Module, grads: Message, batch_size: int, span: bo
         raise TypeError(f"span=True needs a biased nn.Linear first layer, but {name} is "
                         f"{type(layer).__name__}{'' if layer.bias is not None else ' without bias'}; "
                         "use span=False")
-    basis = batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype),
-                                batch_size)
+    basis = batch_span(grads[f"{name}.weight"].to(dtype), grads[f"{name}.bias"].to(dtype), batch_size)
     return Unknowns(lambda x: x.flatten(-len(shape)) @ basis,
                     lambda z: (z @ basis.T).unflatten(-1, shape),
                     (batch_size, basis.shape[1]))
@@ -301,7 +311,7 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
             totals, matching = objective(variables)
             gradients = torch.autograd.grad(totals.sum(), leaves)
         for leaf, gradient in zip(leaves, gradients):
-            leaf.grad = gradient
+            leaf.grad = gradient.sign() if opts.signed else gradient  # signed Adam (Geiping et al.)
         history.append(matching.detach())
         return totals.sum().detach()
 
@@ -327,21 +337,22 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
 
 # --- Levenberg-Marquardt in the leaked span: chapter 02's second-order solver -----------------
 def _run_newton(model: nn.Module, grads: Message, batch_size: int, labels: Tensor, opts: Options,
-                seed: int, progress: bool) -> tuple[Tensor, Tensor, int]:
+                seed: int, progress: bool, shape: tuple[int, ...]) -> tuple[Tensor, Tensor, int]:
     """Restarts of :func:`recon_lib.newton.solve_batch` (one after another; each is a handful of
     Levenberg-Marquardt iterations). Returns (images R × B × …, final losses R, evaluations)."""
     dtype = getattr(torch, opts.dtype)
     runs = [newton.solve_batch(model, grads, batch_size, labels, max_evaluations=opts.steps,
-                               seed=seed + r, dtype=dtype)
+                               seed=seed + r, dtype=dtype, in_shape=shape)
             for r in progress_bar(range(opts.restarts), enabled=progress, desc="least squares")]
     return (torch.stack([run.images for run in runs]),
             torch.tensor([run.loss for run in runs]), max(run.evaluations for run in runs))
 
 
 def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
-                      labels: Tensor | None = None, *, preset: str | None = "paper",
-                      span: bool = False, seed: int = 0, device: torch.device | str | None = None,
-                      progress: bool = True, **overrides: object) -> Result:
+                      labels: Tensor | None = None, *, preset: str | None = AUTO,
+                      span: bool = False, in_shape: Sequence[int] | None = None, seed: int = 0,
+                      device: torch.device | str | None = None, progress: bool = True,
+                      **overrides: object) -> Result:
     """Reconstruct a client's batch by matching its gradient (chapters 02 and 04).
 
     Args:
@@ -350,10 +361,15 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         batch_size: B, known to the server in FedSGD.
         labels: the B labels if known; else recovered or fitted jointly (``label`` option).
         preset: a name in :data:`PRESETS` (``"dlg"``, ``"idlg"``, ``"inverting_gradients"``,
-            ``"paper"``) or None for the :class:`Options` defaults.
+            ``"stabilised"``, ``"fast"``, ``"gauss_newton"``) or None for the :class:`Options`
+            defaults. Not given (``"auto"``): ``"gauss_newton"`` with ``span=True`` (the exact
+            Levenberg–Marquardt solver in the leaked span), else ``"stabilised"``.
         span: fit only coefficients in the batch span leaked by a biased first Linear layer.
+        in_shape: shape of one input, e.g. ``(1, 28, 28)``; defaults to ``model.in_shape``
+            (set by :mod:`recon_lib.models`), so a plain ``nn.Sequential`` works when given.
         seed: seeds the dummy initialisation (same seed, same result).
-        device: where to compute; defaults to the model's device.
+        device: where to compute; defaults to the model's device. The caller's model is never
+            moved: on another device the attack runs on a copy.
         progress: show a tqdm progress bar.
         **overrides: any :class:`Options` field, e.g. ``steps=50, init="gaussian"``.
 
@@ -366,12 +382,15 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
             without a biased Linear first layer.
     """
     start = time.perf_counter()
+    if preset == AUTO:
+        preset = "gauss_newton" if span else "stabilised"
     opts = options(preset, **overrides)
     _check_message(model, grads, batch_size)
+    shape = _input_shape(model, in_shape)
     model_device = next(iter(_trainable(model).values())).device
     device = model_device if device is None else torch.device(device)
     dtype = getattr(torch, opts.dtype)
-    model = model.to(device) if device != model_device else model
+    model = copy.deepcopy(model).to(device) if device != model_device else model  # never the caller's
     target = {k: g.detach().to(device=device, dtype=dtype) for k, g in grads.items()
               if k in _trainable(model)}
     hard = _labels(model, target, batch_size, labels, opts, device)
@@ -379,14 +398,14 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         if not span:
             raise ValueError("levenberg_marquardt forms a dense Jacobian: use it with span=True "
                              "(about B² unknowns), or optimizer='lbfgs' for whole images")
-        images, final, steps = _run_newton(model, target, batch_size, hard, opts, seed, progress)
+        images, final, steps = _run_newton(model, target, batch_size, hard, opts, seed, progress, shape)
         best = int(final.argmin())
         return Result(images=images[best], labels=hard, losses=final[best:best + 1], steps=steps,
                       seconds=time.perf_counter() - start, restart_losses=final, options=opts)
-    unknowns = _parametrisation(model, target, batch_size, span, dtype)
+    unknowns = _parametrisation(model, target, batch_size, span, dtype, shape)
     encode, decode = unknowns.encode, unknowns.decode
     generator = torch.Generator().manual_seed(seed)
-    x0 = _initial(opts.init, (opts.restarts, batch_size, *model.in_shape), generator)
+    x0 = _initial(opts.init, (opts.restarts, batch_size, *shape), generator)
     variables = {"x": encode(x0.to(device=device, dtype=dtype)).requires_grad_()}
     if hard is None:
         n_classes = last_linear(model)[1].out_features

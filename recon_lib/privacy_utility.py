@@ -34,8 +34,9 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
 
     * ``"closed_form"`` — chapter 01's ratio (:func:`recon_lib.analytic.reconstruct`): 1 image.
       A message with no usable unit (every ∂b zeroed) yields a black image: nothing leaked.
-    * ``"span"`` — chapter 02's gradient matching inside the leaked span (``span=True``).
-    * ``"optimisation"`` — chapter 04's gradient matching over whole images (preset ``"paper"``).
+    * ``"span"`` — chapter 02's gradient matching inside the leaked span (``span=True``), with
+      the first-order ``"stabilised"`` preset: a noisy message has no exact solution to converge to.
+    * ``"optimisation"`` — chapter 04's gradient matching over whole images (preset ``"stabilised"``).
 
     The optimisation attacks are given the true ``labels``: a stronger attacker than the
     course's default, so a defence that stops it also stops the weaker one. Pixels of a run
@@ -48,7 +49,7 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
             return torch.zeros(1, *model.in_shape, device=next(iter(message.values())).device)
     if kind not in ATTACKS:
         raise ValueError(f"unknown attack {kind!r}; choose one of {ATTACKS}")
-    result = optimize.gradient_matching(model, message, batch_size, labels=labels,
+    result = optimize.gradient_matching(model, message, batch_size, labels=labels, preset="stabilised",
                                         span=kind == "span", steps=steps, seed=seed, progress=False)
     return torch.nan_to_num(result.images, nan=0.0).clamp(0, 1)
 

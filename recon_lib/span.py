@@ -31,10 +31,12 @@ def batch_span(grad_weight: Tensor, grad_bias: Tensor, batch_size: int,
     if grad_weight.ndim != 2:
         raise ValueError(f"batch_span takes one message, (h, d); got {tuple(grad_weight.shape)}")
     check.count("batch_size", batch_size)
+    check.floating("grad_weight", grad_weight.dtype, why="the SVD has no half-precision kernel")
     _, singular_values, vh = torch.linalg.svd(grad_weight, full_matrices=False)
     if singular_values[0] == 0:
         raise ValueError("∇W is zero: every unit has δ = 0, so nothing about the batch leaks")
-    rtol = max(grad_weight.shape) * torch.finfo(grad_weight.dtype).eps if rtol is None else rtol
+    rtol = (max(grad_weight.shape) * torch.finfo(grad_weight.dtype).eps if rtol is None
+            else check.real("rtol", rtol, low=0.0, high=1.0))
     rank = int((singular_values > rtol * singular_values[0]).sum().clamp(max=batch_size))
     return vh[:rank].T
 

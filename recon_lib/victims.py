@@ -40,6 +40,25 @@ def global_model(setup: Setup, history: Mapping[int, State] | None = None,
     return model
 
 
+def replay_fedavg(setup: Setup) -> dict[int, State]:
+    """The global weights of every round of a FedAvg run, replayed without a transport.
+
+    Each round every client runs the federation's own :func:`~recon_lib.flower.local_update` on
+    its :func:`~recon_lib.flower.shard`, and the new global weights are the mean of the replies —
+    what Flower's ``FedAvg`` computes when every client reports the same number of examples.
+    ``tests/test_flower.py`` checks it against a real ``run_simulation``. For when Ray cannot
+    start (it gives up after 30 s on an overloaded machine).
+    """
+    model = build_model(setup)
+    history = {0: {name: value.detach().clone() for name, value in model.state_dict().items()}}
+    for server_round in range(1, setup.rounds + 1):
+        replies = [local_update(model, *shard(setup, k, server_round), local_steps=setup.local_steps,
+                                lr=setup.lr) for k in range(setup.n_clients)]
+        model.load_state_dict({name: sum(r[name] for r in replies) / len(replies) for name in replies[0]})
+        history[server_round] = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    return history
+
+
 def client_message(model: nn.Module, setup: Setup, partition: int, server_round: int
                    ) -> tuple[State, Tensor, Tensor]:
     """What the curious server gets from client ``partition`` in ``server_round`` (and its private batch).

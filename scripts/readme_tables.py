@@ -175,6 +175,14 @@ def _target(d: dict) -> str:
             f"to success ({1 / t['time_ratio']:.1f}× faster)")
 
 
+def _imprint(d: dict) -> str:
+    g = d["goal"]
+    return (f"{g['mean']:.0%} of the batch at ≥ 40 dB ({g['seeds']} seeds, 95 % CI {g['ci95'][0]:.0%}–"
+            f"{g['ci95'][1]:.0%}, worst {g['min']:.0%}; binomial {g['expected']:.0%}); attack "
+            f"{seconds(g['warm_median_s'])} (median), {seconds(g['end_to_end_s'])} end to end "
+            "(target ≥ 50 % in ≤ 1 s)")
+
+
 # (what, result file, formatter, command when the file does not record its own)
 ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
     ("closed form, one 3×32×32 image through `rl.analytic.reconstruct`", "closed_form", _closed_one,
@@ -199,6 +207,8 @@ ROWS: list[tuple[str, str, Callable[[dict], str], str]] = [
     ("`fast` preset vs published DLG on unseen victims (faces, ImageNet, WBC, fMRI × seeds × both weight "
      "inits), quiet and with one core busy", "optimisation_unseen", _unseen,
      "python benchmarks/optimisation.py --parts unseen --busy both"),
+    ("imprint module (chapter 09): B = 64 CIFAR-100 images, 128 bins, verified images only", "imprint",
+     _imprint, "python benchmarks/imprint.py --threads 1"),
 ]
 
 
@@ -225,8 +235,57 @@ def performance(_: str) -> str:
     return "\n" + "\n".join(lines) + f"\n\n{note}\n"
 
 
+# --- chapter 08 ----------------------------------------------------------------------------------
+def victims(_: str) -> str:
+    """Chapter 08's victims table from ``victims.json`` (``benchmarks/victims.py``)."""
+    report = load("victims")
+    if report is None:
+        return f"\n{NOT_MEASURED}: run `python benchmarks/victims.py`\n"
+    s, acc = report["settings"], report["accuracy"]
+    header = "| victim | attack | PSNR (median) | SSIM | ≥ 40 dB | ≥ 20 dB | dead | rank ∂W | condition |"
+    lines = [header, "|---" * 9 + "|"]
+    for r in report["rows"]:
+        rank = "–" if math.isnan(r["rank_dw"]) else f"{r['rank_dw']:.0f}"
+        dead = "–" if math.isnan(r["dead_units"]) else f"{r['dead_units']:.2f}"
+        lines.append(f"| {r['label']} | {r['attack']} | {r['psnr_median']:.1f} dB | {r['ssim_median']:.2f} | "
+                     f"{r['frac_40db']:.0%} | {r['frac_20db']:.0%} | {dead} | {rank} | {r['condition']} |")
+    rounds = len(acc["sigmoid"]) - 1
+    return (f"\n`{s['command']}` ({s['seconds'] / 60:.0f} min on a 2-core CPU; training engine "
+            f"`{s.get('engine', 'flower')}`; {s['seeds']} seeds per row). Test accuracy of the trained "
+            f"MLPs after {rounds} rounds: sigmoid {acc['sigmoid'][-1]:.2f}, ReLU {acc['relu'][-1]:.2f} "
+            "(100 held-out digits).\n\n" + "\n".join(lines) + "\n")
+
+
+def federation(_: str) -> str:
+    """Chapter 08's Flower figures from ``federation.json`` (``benchmarks/federation.py``)."""
+    report = load("federation")
+    if report is None:
+        return f"\n{NOT_MEASURED}: run `python benchmarks/federation.py`\n"
+    ray, lines = report["ray"], ["| what | result |", "|---|---|"]
+    lines.append("| Ray start (`ray.init` alone, fresh process) | " + (
+        f"failed: {ray['error']} |" if "error" in ray else
+        f"{seconds(ray['ray_init_s'])} ({len(ray.get('failed_tries_s', []))} failed tries before) |"))
+    for row in report["throughput"]:
+        if "error" in row:
+            lines.append(f"| {row['clients']} clients through the curious server | failed: {row['error']} |")
+            continue
+        lines.append(f"| {row['clients']} clients, one FedSGD round through the curious server, closed "
+                     f"form on every reply | {rate(row['clients_per_s'])} clients/s (round "
+                     f"{seconds(row['round_s'])}, {seconds(row['wall_s'])} with Ray's start) |")
+    if "deployment" in report:
+        d = report["deployment"]
+        if "error" in d:
+            lines.append(f"| deployment engine | failed: {d['error']} |")
+            return f"\n`{report['settings']['command']}`\n\n" + "\n".join(lines) + "\n"
+        lines.append(f"| deployment engine: SuperLink + 2 SuperNodes, one `flwr run` | start "
+                     f"{seconds(d['start_s'])}, run {seconds(d['run_s'])}, stop {seconds(d['stop_s'])}; "
+                     f"{d['processes_left']} processes left |")
+    return f"\n`{report['settings']['command']}`\n\n" + "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[str], str]] = {"course-map": course_map, "notebook-times": notebook_times,
-                                           "performance": performance}
+                                           "performance": performance, "victims": victims,
+                                           "federation": federation}
 
 
 def render(text: str) -> str:

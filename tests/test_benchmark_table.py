@@ -15,8 +15,8 @@ FAST = ("closed_form", "cnn_exact")
 
 
 def test_registry_holds_the_four_methods_with_their_victims():
-    assert list(bm.METHODS) == ["closed_form", "cnn_exact", "paper", "fast"]
-    assert bm.SEARCHES == ("paper", "fast") and bm.METHODS["fast"].options["preset"] == "fast"
+    assert list(bm.METHODS) == ["closed_form", "cnn_exact", "stabilised", "fast"]
+    assert bm.SEARCHES == ("stabilised", "fast") and bm.METHODS["fast"].options["preset"] == "fast"
     for method in bm.METHODS.values():
         model = method.build((1, 8, 8), 3)
         assert isinstance(model, torch.nn.Module) and model.in_shape == (1, 8, 8)
@@ -53,7 +53,7 @@ def test_closed_form_and_cnn_are_exact_on_real_images_and_rows_match_the_metrics
 
 
 def test_optimisation_method_is_seeded_and_returns_images():
-    method = bm.methods(["paper"], paper={"steps": 3})[0]
+    method = bm.methods(["stabilised"], stabilised={"steps": 3})[0]
     x, y = bm.sample("faces", 2, size=12)
     a, _ = bm.attack_kind(method, x, y, "faces", seed=4, device=torch.device("cpu"))
     b, _ = bm.attack_kind(method, x, y, "faces", seed=4, device=torch.device("cpu"))
@@ -111,8 +111,8 @@ def test_csv_round_trip(tmp_path):
 def test_unknown_or_unselected_methods_are_named():
     with pytest.raises(ValueError, match="nope"):
         bm.methods(["nope"])
-    with pytest.raises(ValueError, match="paper"):
-        bm.methods(["closed_form"], paper={"steps": 3})
+    with pytest.raises(ValueError, match="stabilised"):
+        bm.methods(["closed_form"], stabilised={"steps": 3})
 
 
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])
@@ -243,7 +243,7 @@ def test_cnn_victim_is_inverted_exactly_for_any_shape(c, h, w, seed):
 
 def test_worker_processes_give_the_same_rows_as_one_process():
     """Jobs sent to spawned workers (largest first) come back in job order with equal scores."""
-    chosen = bm.methods(["closed_form", "paper"], paper={"steps": 2})
+    chosen = bm.methods(["closed_form", "stabilised"], stabilised={"steps": 2})
     kwargs = dict(kinds=["faces", "cifar100"], n=2, seeds=[0, 1], sizes={"faces": 10, "cifar100": 8},
                   progress=False)
     alone, together = bm.run(chosen, **kwargs), bm.run(chosen, **kwargs, workers=2)

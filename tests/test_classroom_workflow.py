@@ -15,6 +15,7 @@ while no hidden test does, and that nothing handed to students holds solution co
 """
 import csv
 import html
+import importlib
 import os
 import re
 import subprocess
@@ -189,6 +190,29 @@ def test_autograde_warns_only_about_the_restored_check_cells(classroom):
     changed = {match[1] for line in warnings
                if (match := re.search(r"checksum' for cell (\w+) has changed", line))}
     assert changed == set(_points(classroom["source"]))
+
+
+@pytest.mark.parametrize("exchange", [None, "shared/exchange"])
+def test_init_writes_configs_nbgrader_reads_and_copies_the_solutions(tmp_path, exchange):
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.preprocessors import ClearHiddenTests
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from recon_lib import course
+
+    written = course.init(tmp_path / "c", ["01", "04"], exchange=exchange and tmp_path / exchange)
+    assert [path.relative_to(tmp_path / "c").as_posix() for path in written] == [
+        "source/ps01/01_one_hidden_node.ipynb", "source/ps04/04_optimisation_attacks.ipynb"]
+    assert written[0].read_bytes() == (ROOT / "solutions" / "01_one_hidden_node.ipynb").read_bytes()
+    expected = tmp_path / (exchange or "c/exchange")
+    for folder in ("c", "c/students"):
+        config = PyFileConfigLoader("nbgrader_config.py", str(tmp_path / folder)).load_config()
+        assert config.CourseDirectory.course_id == "recon" and config.Exchange.root == str(expected)
+    config = PyFileConfigLoader("nbgrader_config.py", str(tmp_path / "c")).load_config()
+    classes = [getattr(importlib.import_module(name.rpartition(".")[0]), name.rpartition(".")[2])
+               for name in config.GenerateFeedback.preprocessors]
+    # nbgrader's own feedback pipeline, unchanged, with ClearHiddenTests added at the end
+    assert classes == [*GenerateFeedback.class_traits()["preprocessors"].default(), ClearHiddenTests]
 
 
 def test_init_refuses_an_unknown_chapter_and_an_existing_assignment(tmp_path, capsys):

@@ -44,7 +44,8 @@ def test_invert_linear_is_the_weighted_least_squares_answer(n, h, d, log_scale, 
 def test_one_attack_rows_are_exact():
     images, labels = rl.datasets.load("cifar100", n=1)
     rows = closed_form.one_attack(images[0], int(labels[0]), width=2, repeats=1)
-    assert [r["attack"] for r in rows] == ["closed form (reconstruct)", "closed form (invert_linear only)"]
+    assert [r["attack"] for r in rows] == ["closed form (reconstruct)", "closed form (invert_linear only)",
+                                           "bare division dW_1 / db_1 (no checks)"]
     assert all(r["max_abs_error"] <= 1e-6 and r["psnr_db"] > 100 and r["seconds"] > 0 for r in rows)
 
 
@@ -110,3 +111,39 @@ def test_invert_linear_stays_within_float32_round_off_for_any_width(h):
     delta = torch.randn(3, h, generator=g) * 10 ** torch.empty(3, h).uniform_(-3, 0, generator=g)
     x_hat = rl.analytic.invert_linear(delta[..., None] * x[:, None, :], delta)
     assert (x_hat - x).abs().max() <= 6e-7
+
+
+# --- the one-pass path of invert_linear and its fallback ----------------------------------------
+@pytest.mark.parametrize("delta", [1e-20, 1e-12, 1.0, 1e15, 1e19, 1e25])
+def test_invert_linear_direct_and_careful_paths_agree(delta):
+    """Tiny δ (δ² subnormal), huge δ (Σ δ² overflows: the weights would be 0, x silently 0) and
+    everything between give x, whichever path computes it."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(5, generator=g)
+    bias = torch.tensor([delta, -0.5 * delta, 0.25 * delta])
+    weight = bias[:, None] * x
+    direct = rl.analytic.invert_linear(weight, bias)
+    careful = rl.analytic.invert_linear(weight, bias, tol=torch.finfo(torch.float32).tiny)
+    torch.testing.assert_close(direct, x, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(careful, x, rtol=1e-6, atol=1e-7)
+
+
+def test_invert_linear_refuses_nan_inf_and_dead_clients_in_a_batch():
+    weight, bias = torch.rand(3, 2, 4), torch.rand(3, 2) + 0.1
+    for bad in (math.nan, math.inf):
+        broken = weight.clone()
+        broken[1, 0, 2] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            rl.analytic.invert_linear(broken, bias)
+    dead = bias.clone()
+    dead[2] = 0
+    with pytest.raises(ValueError, match=r"no usable unit for \[\[2\]\]"):
+        rl.analytic.invert_linear(weight, dead)
+
+
+def test_invert_linear_mixed_scales_in_one_batch():
+    """One client's Σ δ² overflows, another's underflows: each still gets its own x."""
+    x = torch.rand(3, 6)
+    delta = torch.tensor([[1e25, 2e25], [1e-21, 3e-21], [0.3, -0.2]])
+    got = rl.analytic.invert_linear(delta[..., None] * x[:, None, :], delta)
+    torch.testing.assert_close(got, x, rtol=1e-5, atol=1e-6)

@@ -87,6 +87,12 @@ def test_one_kind_record_drives_names_remotes_pack_script_and_attribution():
     from recon_lib import kinds
     assert datasets.NAMES == tuple(kinds.KINDS) and datasets.KINDS is kinds.KINDS
     assert sources.REMOTES == {n: dict(k.remotes) for n, k in kinds.KINDS.items() if k.remotes}
+    assert rl.benchmark.N_CLASSES == {n: k.classes for n, k in kinds.KINDS.items()}
+    assert {n: (p.start, p.stop) for n, p in rl.benchmark.POOLS.items()} == {
+        n: k.pool for n, k in kinds.KINDS.items() if k.pool}
+    for profile, chosen in rl.benchmark.SETTINGS.items():
+        assert dict(chosen.sizes) == {n: k.benchmark_sizes[profile] for n, k in kinds.KINDS.items()
+                                      if profile in k.benchmark_sizes}
     packed = {n for n, k in kinds.KINDS.items() if k.packed}
     assert {f.stem for f in datasets.DATA_DIR.glob("*.npz")} == packed
     script = build_script()

@@ -137,6 +137,10 @@ def test_simulation_captures_every_reply_and_the_closed_form_rebuilds_it() -> No
                 for k in flower.parameter_names(strategy.model)}
     for name, value in expected.items():
         assert torch.allclose(strategy.history[2][name], value, atol=1e-6), name
+    replayed = victims.replay_fedavg(SMALL)  # the benchmark's Ray-free replay gives the same weights
+    for server_round, state in strategy.history.items():
+        for name, value in state.items():
+            assert torch.allclose(replayed[server_round][name], value, atol=1e-6), (server_round, name)
 
 
 def test_deployment_engine_runs_the_app_and_leaves_no_process() -> None:

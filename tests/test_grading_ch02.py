@@ -13,8 +13,8 @@ def first_layer_gradient(delta, X):
     return delta @ X / X.shape[0], delta.sum(1) / X.shape[0]
 
 
-def mixture_weights(delta):
-    return delta / delta.sum(1, keepdim=True)
+def mixture_weights(delta):  # one row at a time, unlike the solution's broadcast
+    return torch.stack([row / row.sum() for row in delta])
 
 
 def leaked_span(grad_W, batch_size):
@@ -48,7 +48,8 @@ def test_reference_answers_pass(task_id, seed, capsys):
 
 
 def test_chapter_02_has_at_least_four_tasks_each_with_a_reference_here():
-    assert set(grading.tasks("02")) == set(REFERENCES) | {"02.impostor"} and len(REFERENCES) >= 4  # + new tasks
+    new = {"02.impostor"}  # its answers: test_grading_new_tasks.py
+    assert set(grading.tasks("02")) == set(REFERENCES) | new and len(REFERENCES) >= 4
 
 
 
@@ -128,7 +129,8 @@ def test_the_match_cases_really_defeat_greedy_and_unsquared_pairing(seed):
         for trap, rival in ((ch02._greedy_trap, greedy), (ch02._unsquared_trap, unsquared)):
             x_hat = trap(x)
             _, best = rl.metrics.match(x_hat, x)
-            assert rl.metrics.mse(x_hat[rival(x_hat, x)], x).sum() > 1.05 * rl.metrics.mse(x_hat[best], x).sum()
+            best_total = rl.metrics.mse(x_hat[best], x).sum()
+            assert rl.metrics.mse(x_hat[rival(x_hat, x)], x).sum() > 1.05 * best_total
 
 
 def test_cases_are_reproducible_and_leave_the_learners_rng_alone():

@@ -8,8 +8,8 @@ import recon_lib.grading as grading
 
 
 # --- reference answers (the solution notebook's, written independently of the library) -------
-def gradient_distance(g, target):
-    return sum(((g[name] - t) ** 2).sum() for name, t in target.items())
+def gradient_distance(g, target):  # one flat vector, unlike the solution's loop over parameters
+    return torch.cat([(g[name] - t).flatten() for name, t in target.items()]).square().sum()
 
 
 def total_variation(x):
@@ -167,7 +167,8 @@ def returns_none(*args):
     ("04.distance", lambda g, t: gradient_distance(g, t).detach(), "no autograd graph"),
     ("04.distance", lambda g, t: torch.tensor(gradient_distance(g, t).item()), "no autograd graph"),
     ("04.distance", lambda g, t: sum(((g[n] - t[n]) ** 2).sum() if n.endswith("weight")
-                                     else ((g[n].detach() - t[n]) ** 2).sum() for n in t), "does not pass a finite gradient"),
+                                     else ((g[n].detach() - t[n]) ** 2).sum() for n in t),
+     "does not pass a finite gradient"),
     ("04.tv", horizontal_only, "add the vertical"),
     ("04.tv", isotropic_tv, "isotropic"),
     ("04.tv", signed_tv, "absolute value of each difference"),
@@ -177,6 +178,7 @@ def returns_none(*args):
     ("04.tv", per_image_tv, "shape"),
     ("04.tv", lambda x: total_variation(x.detach()), "no autograd graph"),
     ("04.tv", lambda x: total_variation(x).item(), "Python number"),
+    ("04.tv", lambda x: torch.tensor(abs(__import__("numpy").diff(x.numpy(), axis=-2)).mean()), "not NumPy"),
     ("04.tv", lambda x: (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
      + (x[..., :, 1:] - x[..., :, :-1]).detach().abs().mean(), "wrong gradient"),
     ("04.tv", lambda x: total_variation(x.transpose(-1, -2).reshape(x.shape)), "not mean"),
@@ -199,7 +201,8 @@ def test_typical_mistakes_get_specific_feedback(task_id, answer, words):
 
 def test_feedback_never_prints_the_expected_label():
     with pytest.raises(grading.WrongAnswer) as caught:
-        grading.check("04.label", lambda model, grads: (idlg_label(model, grads) + 1) % model[-1].out_features)
+        grading.check("04.label", lambda model, grads: (idlg_label(model, grads) + 1)
+                      % model[-1].out_features)
     assert "is not the label" in str(caught.value)
     with pytest.raises(grading.WrongAnswer, match="-1 is not a class index"):
         grading.check("04.label", lambda model, grads: -1)

@@ -4,6 +4,8 @@ import warnings
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recon_lib as rl
 from recon_lib import imprint
@@ -202,3 +204,46 @@ def test_noise_on_the_message_is_caught_by_the_verification():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert len(imprint.reconstruct(planted, noisy, batch_size=16)) == 0
+
+
+@settings(max_examples=6, deadline=None)
+@given(channels=st.integers(1, 3), side=st.integers(4, 12), bins=st.integers(2, 40), batch=st.integers(1, 10),
+       activation=st.sampled_from(["relu", "tanh", "sigmoid", "gelu"]), seed=st.integers(0, 10_000))
+def test_any_shape_model_and_batch_lone_images_exact_and_no_mixture_returned(channels, side, bins, batch,
+                                                                            activation, seed):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, channels, side, side, generator=generator)
+    public = torch.rand(50, channels, side, side, generator=generator)
+    torch.manual_seed(seed)
+    model = rl.models.mlp((channels, side, side), [6], 5, activation=activation)
+    planted = imprint.attach(model, (channels, side, side), bins, statistic="random", seed=seed,
+                             public=public)
+    message = rl.fl.client_update(planted, x, torch.randint(5, (batch,)))
+    found = imprint.recover(planted, message, batch_size=batch)
+    bins_of, alone = _truth(planted, x)
+    counts = torch.bincount(bins_of, minlength=bins)
+    assert (counts[found.bins] == 1).all() and set(found.bins.tolist()) <= set(bins_of[alone].tolist())
+    if len(found.bins):
+        assert (_scored(found, planted, x) > 60).all()
+
+
+def test_dlg_lenet_behind_the_imprint():
+    x, y = rl.datasets.load("cifar100", n=10)
+    torch.manual_seed(3)
+    planted = imprint.attach(rl.models.lenet_dlg(), (3, 32, 32), 64, seed=3)
+    found = imprint.recover(planted, rl.fl.client_update(planted, x, y))
+    bins_of, alone = _truth(planted, x)
+    assert sorted(found.bins.tolist()) == sorted(bins_of[alone].tolist()) and len(found.bins) >= 5
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_attack_returns_the_same_images():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    x, y = rl.datasets.load("cifar100", n=12)
+    planted = imprint.attach(_models((3, 32, 32), 6)["mlp_relu"], (3, 32, 32), 64)
+    on_cpu = imprint.recover(planted, rl.fl.client_update(planted, x, y % 10))
+    cuda = planted.cuda()
+    on_gpu = imprint.recover(cuda, rl.fl.client_update(cuda, x.cuda(), (y % 10).cuda()))
+    assert torch.equal(on_cpu.bins, on_gpu.bins)
+    torch.testing.assert_close(on_cpu.images, on_gpu.images, atol=1e-4, rtol=0)

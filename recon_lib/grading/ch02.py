@@ -16,7 +16,17 @@ import torch
 from torch import Tensor, nn
 
 from .. import analytic, conditions, datasets, fl, metrics, models
-from . import ask, cases, constant_factor, expect_close, expect_tensor, expected, fail, first_match, task
+from . import (
+    ask,
+    cases,
+    constant_factor,
+    expect_close,
+    expect_tensor,
+    expected,
+    fail,
+    first_match,
+    task,
+)
 
 SIDES = (8, 12, 28)  # digit sizes the cases draw from: d = 64, 144 or 784
 
@@ -118,30 +128,34 @@ def span(answer: Callable, n_cases: int) -> None:
         size = cases.randint(3, 5)
         h = size + cases.randint(2, 6) if index % 3 != 1 else size   # wide layer, or exactly h = B
         client = _client(size, h, repeat=index % 3 == 2)  # rank-deficient: an image twice
-        grad_w = client.message["1.weight"]
-        want = analytic.batch_span(grad_w, client.message["1.bias"], size)
-        got = ask(answer, grad_w, size, case=client.case)
-        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == h and got.shape[0] != grad_w.shape[1]:
+        scale = (1.0, 1e-8, 1e4, 1e-8, 1.0)[index % 5]  # a span does not depend on the gradient's scale
+        grad_w = client.message["1.weight"] * scale
+        want = analytic.batch_span(grad_w, client.message["1.bias"] * scale, size)
+        label = client.case + ("" if scale == 1 else f", gradients scaled by {scale:g}")
+        got = ask(answer, grad_w, size, case=label)
+        matrix = isinstance(got, Tensor) and got.ndim == 2
+        if matrix and got.shape[0] == h and got.shape[0] != grad_w.shape[1]:
             fail(f"your basis has {h} rows, one per unit: those are left singular vectors (U). The images "
-                 f"live in ℝ^d, so the span is spanned by right singular vectors (rows of Vh in torch.linalg.svd).",
-                 client.case)
-        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > size:
+                 "live in ℝ^d, so the span is spanned by right singular vectors (rows of Vh in "
+                 "torch.linalg.svd).", label)
+        if matrix and got.shape[0] == grad_w.shape[1] and got.shape[1] > size:
             fail(f"your basis has {got.shape[1]} columns, but the batch spans at most B = {size} "
-                 "directions: keep only the singular vectors with non-negligible singular values.", client.case)
-        if isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1] and got.shape[1] > want.shape[1]:
+                 "directions: keep only the singular vectors with non-negligible singular values.", label)
+        basis_like = isinstance(got, Tensor) and got.ndim == 2 and got.shape[0] == grad_w.shape[1]
+        if basis_like and got.shape[1] > want.shape[1]:
             fail(f"your basis has {got.shape[1]} columns, more than ∇W has singular values above round-off "
                  "here (this batch holds one image twice, so it spans fewer than B directions). A singular "
                  "value of about 1e-7·σ_max is round-off, not a direction: keep those above a tolerance "
-                 "such as max(h, d)·eps·σ_max.", client.case)
-        got = expect_tensor(got, want.shape, client.case)
+                 "such as max(h, d)·eps·σ_max.", label)
+        got = expect_tensor(got, want.shape, label)
         gram = got.T.double() @ got.double()
         if not torch.allclose(gram, torch.eye(gram.shape[0], dtype=torch.float64), atol=1e-4):
             fail("your columns are not orthonormal (VᵀV ≠ I): rows of ∇W span the right space but are not "
-                 "a basis you can project with. Use the SVD.", client.case)
+                 "a basis you can project with. Use the SVD.", label)
         residual = analytic.span_residual(client.x.flatten(1), got.to(client.x.dtype))
         if residual.max() > 1e-4:
             fail(f"a true image of the batch is not in your span (relative residual {residual.max():.1e}).",
-                 client.case)
+                 label)
 
 
 # --- Task 02.membership -------------------------------------------------------------------------
@@ -196,8 +210,10 @@ def _unsure_client() -> _Client:
       hint="∇c_k = (1/B) Σ_n (p_nk − [y_n = k]): the classes in the batch are the B most negative entries.")
 def labels(answer: Callable, n_cases: int) -> None:
     """``answer(grad_head_bias, B) -> labels`` (B class indices, any order)."""
-    for _ in range(n_cases):
-        client = _unsure_client()
+    for index in range(n_cases):
+        # case 2: every class in the batch (B = 10), so Σ of the head's bias gradient is 0 and some
+        # present class has an entry ≥ 0: "the negative entries" is not the rule, "the B most" is
+        client = _unsure_client() if index != 1 else _client(batch_size=10)
         size, scores = client.x.shape[0], client.message["3.bias"]
         got = ask(answer, scores, size, case=client.case)
         if isinstance(got, (list, tuple)):
@@ -290,13 +306,15 @@ def match(answer: Callable, n_cases: int) -> None:
         if total <= best * (1 + 1e-9) + 1e-12:
             continue
         distances = squared.sqrt()
-        sums = {perm: float(distances[list(perm), torch.arange(4)].sum()) for perm in itertools.permutations(range(4))}
+        sums = {perm: float(distances[list(perm), torch.arange(4)].sum())
+                for perm in itertools.permutations(range(4))}
         reasons = []
         if got.tolist() == _greedy(squared):
             reasons.append("greedy matching (closest pair first) gives")
         if sums[tuple(got.tolist())] <= min(sums.values()) * (1 + 1e-9):
             reasons.append("minimises the sum of unsquared distances ‖x̂ − x‖")
-        how = f" On this case it is the pairing that {', and the one that '.join(reasons)}." if reasons else ""
+        joined = ", and the one that ".join(reasons)
+        how = f" On this case it is the pairing that {joined}." if reasons else ""
         fail("your pairing is a permutation, but its total MSE is not the smallest possible." + how +
              " The task minimises the sum of squared errors: solve that assignment problem.", case)
 from . import ch02_impostor  # noqa: E402,F401  (registers 02.impostor)

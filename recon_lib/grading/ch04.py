@@ -12,7 +12,17 @@ import torch
 from torch import Tensor
 
 from .. import analytic, fl, optimize
-from . import ask, cases, expect_close, expect_differentiable, expect_tensor, expected, fail, first_match, task
+from . import (
+    ask,
+    cases,
+    expect_close,
+    expect_differentiable,
+    expect_tensor,
+    expected,
+    fail,
+    first_match,
+    task,
+)
 
 
 def _message_pair() -> tuple[dict[str, Tensor], dict[str, Tensor], str]:
@@ -34,7 +44,7 @@ def distance(answer: Callable, n_cases: int) -> None:
     for _ in range(n_cases):
         g, target, case = _message_pair()
         g = {name: value.requires_grad_(True) for name, value in g.items()}  # as in an attack
-        got = ask(answer, g, target, case=case)
+        got = ask(answer, g, target, case=case, explain=_needs_autograd)
         want = optimize.euclidean_distance(g, target)
         expect_differentiable(got, list(g.values()), None, case, "your distance")
         graph = got
@@ -58,6 +68,14 @@ def distance(answer: Callable, n_cases: int) -> None:
 
 
 # --- Task 04.tv ---------------------------------------------------------------------------------
+def _needs_autograd(error: BaseException) -> str | None:
+    """Explain NumPy on inputs that require grad: the attack must differentiate this value."""
+    if "requires grad" in str(error):
+        return ("The attack differentiates this value with respect to its inputs (they require grad), "
+                "so compute it with torch operations, not NumPy or .item().")
+    return None
+
+
 def _differences(x: Tensor) -> tuple[Tensor, Tensor]:
     return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
 
@@ -74,7 +92,7 @@ def tv(answer: Callable, n_cases: int) -> None:
         x.requires_grad_(True)  # the attack differentiates the penalty with respect to the dummy
         case = (f"a batch of {x.shape[0]} face(s), H×W = {x.shape[-2]}×{x.shape[-1]}"
                 + (", noisy" if index % 2 else ""))
-        got = ask(answer, x, case=case)
+        got = ask(answer, x, case=case, explain=_needs_autograd)
         want = optimize.total_variation(x)
         (reference,) = torch.autograd.grad(want, x)
         expect_differentiable(got, [x], None, case, "your TV")
@@ -105,7 +123,7 @@ def _label_case(index: int) -> tuple[Tensor, torch.nn.Sequential, Tensor, dict[s
     for _ in range(50):
         x = cases.face_batch(1)
         model = cases.random_mlp(tuple(x.shape[1:]), activation, bias=bias, n_classes=(3, 10))
-        y = torch.randint(0, model[-1].out_features, (1,))
+        y = torch.randint(0, int(model[-1].out_features), (1,))  # type: ignore[arg-type]
         grads = fl.client_update(model, x, y)
         name, _ = analytic.last_linear(model)
         if activation != "tanh" or grads[f"{name}.weight"].sum(-1)[y] > 0:

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from .. import fl, models, optimize
-from . import ask, cases, expect_tensor, fail, task
+from . import ask, cases, expect_tensor, fail, guard, task
 
 SHAPES = ((6, 8), (8, 6), (7, 7))  # small faces: an attack converges in well under a second
 
@@ -38,9 +38,11 @@ def match_loop(answer: Callable, n_cases: int) -> None:
     """``answer(model, target, y, shape) -> x̂`` (shape) whose message matches ``target``."""
     for index in range(n_cases):
         size = SHAPES[index % len(SHAPES)]
-        x = cases.faces(size)[cases.randint(0, 99)][None]
+        # in the session's dtype: a learner's torch.rand dummy must fit the model as in their notebook
+        dtype = guard.learner_dtype()
+        x = cases.faces(size)[cases.randint(0, 99)][None].to(dtype)
         model = models.mlp(x.shape[1:], [cases.randint(6, 10)], cases.randint(3, 6),
-                           activation=("sigmoid", "tanh")[index % 2])
+                           activation=("sigmoid", "tanh")[index % 2]).to(dtype)
         n_classes = int(model[-1].out_features)  # type: ignore[arg-type]
         y = torch.randint(n_classes, (1,))
         target = fl.client_update(model, x, y)

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from .. import analytic, datasets, fl, models
 from . import ask, cases, expect_close, expect_tensor, expected, fail, first_match, task
 
+
 # --- Task 05.invert_cnn -----------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _slices(size: tuple[int, int]) -> Tensor:
@@ -36,7 +37,8 @@ def _cnn_case(index: int) -> tuple[Tensor, nn.Conv2d, str]:
     x = pool[cases.randint(0, len(pool) - 1)].double()
     C = x.shape[0]
     layer = nn.Conv2d(C, 4 * C + 1, 4, stride=2, padding=1).double()  # d′ = d/2: bound (d/d′)²C = 4C
-    return x, layer, f"case {index + 1} ({kind}, {C}×{size[0]}×{size[1]}, {4 * C + 1} kernels 4×4, stride 2, padding 1)"
+    return x, layer, (f"case {index + 1} ({kind}, {C}×{size[0]}×{size[1]}, {4 * C + 1} kernels 4×4, "
+                      "stride 2, padding 1)")
 
 
 @task("05.invert_cnn", title="undo a sigmoid conv layer", n_cases=6,

@@ -61,6 +61,11 @@ def case_dtype() -> Iterator[None]:
         torch.set_default_dtype(learner)
 
 
+def learner_dtype() -> torch.dtype:
+    """The default dtype of the learner's session (for a task whose cases must match it)."""
+    return _learner_dtype[-1]
+
+
 @contextmanager
 def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
     before = torch.get_default_dtype()

@@ -5,7 +5,7 @@ Plain functions (tested without a browser), shared by the notebook and ``benchma
 * :func:`run_case` — one planted model, one batch of real images, one message (or a secure
   aggregate of N clients): what comes back, scored against the private batch;
 * :func:`span_bound` — the honest server's best case at the same B: the fraction of the batch
-  inside the span leaked by a plain h-unit first layer (``rl.analytic.batch_span``; chapter 02);
+  inside the span leaked by a plain h-unit first layer (``rl.span.batch_span``; chapter 02);
 * :func:`describe`, :func:`figure`, :func:`explorer` — a line, a figure, the sliders.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from .. import analytic, defences, fl, imprint, metrics, models, plot
+from .. import defences, fl, imprint, metrics, models, plot, span
 
 EXACT_DB = 40.0  # "recovered exactly": PSNR at least this
 
@@ -67,14 +67,14 @@ def span_bound(batch: int, width: int = 32, data: str = "cifar100", seed: int = 
                side: int | None = None) -> float:
     """Fraction of the batch an honest server could at best rebuild from a ``width``-unit layer.
 
-    Each image's projection onto the leaked span (``rl.analytic.batch_span``) is the best any
+    Each image's projection onto the leaked span (``rl.span.batch_span``) is the best any
     span attack can return; it is exact (≥ 40 dB) for the whole batch when B ≤ h and for none
     of it once B > h (the span has only h of the B directions).
     """
     x, y = imprint.sample_batch(data, batch, seed=seed, side=side)
     model = victim(tuple(x.shape[1:]), seed, width, classes=max(100, int(y.max()) + 1))
     message = fl.client_update(model.double(), x.double(), y)
-    basis = analytic.batch_span(message["1.weight"], message["1.bias"], batch)
+    basis = span.batch_span(message["1.weight"], message["1.bias"], batch)
     flat = x.double().flatten(1)
     projected = (flat @ basis @ basis.T).reshape(x.shape)
     return float((metrics.psnr(projected, x.double()) >= EXACT_DB).float().mean())

@@ -9,7 +9,10 @@ The logic is plain functions that tests call without a browser:
 * :func:`show` draws the loss curve next to the original and the reconstruction;
 * :func:`stored_study` reads a stored over-seeds study and :func:`plot_study` draws it with
   95 % Wilson intervals on the success rates;
-* :func:`explorer` wires a preset dropdown, an init dropdown and a steps slider to them.
+* :func:`explorer` wires a preset dropdown, an init dropdown, a step budget and an early-stop
+  switch to them. The attacks stop early once the matching loss is small (``fast`` after ~100
+  steps on a 32×32 photo), so past that step a larger budget draws the same figure: the title
+  says where the run stopped, and with early stopping off every budget runs to its end.
 """
 from __future__ import annotations
 
@@ -83,7 +86,7 @@ def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: 
     return Client(model, x, y, fl.client_update(model, x, y))
 
 
-def attack(victim: Client, preset: str | None = "paper", seed: int = 0, **overrides: Any) -> Outcome:
+def attack(victim: Client, preset: str | None = "stabilised", seed: int = 0, **overrides: Any) -> Outcome:
     """The server's attack on the client's message (:func:`optimize.gradient_matching`), scored.
 
     For a batch the reconstructions are paired with the originals first (:func:`metrics.match`)
@@ -130,6 +133,15 @@ def study(configs: dict[str, dict], seeds: range | list[int], base: dict | None 
     return rows
 
 
+def stopping_note(result: optimize.Result) -> str:
+    """Where the run stopped against its budget: "stopped early at step 110 of 300" or
+    "all 300 steps" (the loss curve then ends at the budget)."""
+    budget = result.options.steps
+    if result.steps < budget:
+        return f"stopped early at step {result.steps} of {budget} (loss below its threshold)"
+    return f"all {budget} steps"
+
+
 def show(outcome: Outcome, title: str = "") -> Figure:
     """The matching loss per evaluation (log scale) beside the original and the reconstruction."""
     figure, (curve, left, right) = plt.subplots(1, 3, figsize=(11, 3.3),
@@ -137,7 +149,7 @@ def show(outcome: Outcome, title: str = "") -> Figure:
     result = outcome.result
     curve.semilogy(result.losses.clamp_min(1e-30).numpy())
     curve.set(xlabel="evaluation of the matching loss", ylabel="gradient distance",
-              title=f"{result.steps} steps, {result.seconds:.1f} s")
+              title=f"{stopping_note(result)}, {result.seconds:.1f} s")
     plot.show(left, outcome.original[0], "original (private)", colorbar=False)
     plot.show(right, result.images[0].float().clamp(0, 1),
               f"MSE {outcome.mse:.1e} ({'success' if outcome.success else 'failure'})")
@@ -193,16 +205,27 @@ def plot_study(rows: list[dict], title: str) -> Figure:
     return figure
 
 
+def explorer_attack(victim: Client, preset: str, init: str, steps: int, seed: int,
+                    stop_early: bool = True) -> Outcome:
+    """One explorer run: ``stop_early=False`` turns the loss thresholds off (``tol = rtol = 0``),
+    so the budget ``steps`` is always used up and every slider position shows a different run."""
+    thresholds = {} if stop_early else dict(tol=0.0, rtol=0.0)
+    return attack(victim, preset, seed=seed, init=init, steps=steps, **thresholds)
+
+
 def explorer(victim: Client):
-    """A preset dropdown, an init dropdown and a steps slider; re-runs the attack on change."""
+    """Preset and init dropdowns, a step-budget slider and an early-stop switch; re-runs the
+    attack on change and titles the figure with where it stopped (:func:`stopping_note`)."""
     import ipywidgets as widgets
 
-    def update(preset: str, init: str, steps: int, seed: int) -> None:
-        show(attack(victim, preset, seed=seed, init=init, steps=steps), f"preset {preset!r}, init {init}")
+    def update(preset: str, init: str, steps: int, stop_early: bool, seed: int) -> None:
+        outcome = explorer_attack(victim, preset, init, steps, seed, stop_early)
+        show(outcome, f"preset {preset!r}, init {init}: {stopping_note(outcome.result)}")
         plt.show()
 
     return widgets.interactive(
         update, preset=widgets.Dropdown(options=WHOLE_IMAGE_PRESETS, value="fast", description="preset"),
         init=widgets.Dropdown(options=INITS, value="uniform", description="init"),
-        steps=widgets.IntSlider(200, 10, 2000, step=10, description="steps"),
+        steps=widgets.IntSlider(60, 10, 300, step=10, description="step budget"),
+        stop_early=widgets.Checkbox(True, description="stop early"),
         seed=widgets.IntSlider(0, 0, 9, description="seed"))
