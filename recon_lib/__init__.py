@@ -7,8 +7,8 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
     ``cnn``, ``newton`` or ``optimize`` (sees only model and message) → ``metrics`` and ``plot``.
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01); ``labels``,
-``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``activations``, ``cnn`` (03); ``optimize``,
-``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
+``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``activations``, ``cnn`` (03);
+``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``sources`` (all); ``benchmark`` with
 ``benchmark_methods``, ``benchmark_tables``, ``benchmark_figures``, and ``distortions`` (06);
 ``defences``, ``defence_theory``, ``privacy_utility`` (07); ``metrics``, ``plot``, ``widgets``,
 ``grading``, ``runtime`` (all); ``flower``, ``deployment``, ``victims`` (08, imported on first
@@ -17,16 +17,16 @@ use: they load Flower); ``imprint`` (09).
 Layers: a module imports only modules of lower layers (``tests/test_layers.py`` checks it by
 parsing every import; a new module must be added here and there):
 
-    layer 0: _validate, archives, kinds, runtime
-    layer 1: activations, defence_theory, fl, geometry, lbfgs, metrics, models, presets, sources, span, symbolic
-    layer 2: analytic, conv, datasets, defences, plot
-    layer 3: benchmark_tables, cnn, conditions, distortions, flower, imprint, labels
-    layer 4: deployment, newton
-    layer 5: optimize
-    layer 6: benchmark_methods, privacy_utility, victims
-    layer 7: benchmark_figures
-    layer 8: benchmark
-    layer 9: course, grading, widgets
+  layer 0: _validate, archives, kinds, runtime
+  layer 1: activations, defence_theory, fl, geometry, lbfgs, metrics, models, presets, sources, span, symbolic
+  layer 2: analytic, conv, datasets, defences, plot
+  layer 3: benchmark_tables, cnn, conditions, distortions, flower, imprint, labels
+  layer 4: deployment, newton
+  layer 5: optimize
+  layer 6: benchmark_methods, privacy_utility, victims
+  layer 7: benchmark_figures
+  layer 8: benchmark
+  layer 9: course, grading, widgets
 
 Import it as ``import recon_lib as rl``.
 """
@@ -78,8 +78,8 @@ def __getattr__(name: str):
 
 
 __version__ = "0.1.0"
-__all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods", "benchmark_tables", "cnn",
-           "conditions", "conv", "datasets", "defence_theory", "defences", "distortions", "fl", "geometry",
-           "grading", "imprint", "labels", "lbfgs", "metrics", "models", "newton", "optimize", "plot", "presets",
-           "privacy_utility", "runtime", "sources", "span", "symbolic", "widgets", "device", "pick",
-           "profile", "progress_bar", "seed_everything"]
+__all__ = ["activations", "analytic", "benchmark", "benchmark_figures", "benchmark_methods",
+           "benchmark_tables", "cnn", "conditions", "conv", "datasets", "defence_theory", "defences",
+           "distortions", "fl", "geometry", "grading", "imprint", "labels", "lbfgs", "metrics", "models",
+           "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources", "span",
+           "symbolic", "widgets", "device", "pick", "profile", "progress_bar", "seed_everything"]

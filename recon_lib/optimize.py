@@ -259,7 +259,7 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
         gradients = torch.autograd.grad(losses.sum(), [stacked[k] for k in names], create_graph=True)
         if restarts == 1:
             gradients = [gradient.unsqueeze(0) for gradient in gradients]
-        matching = distance(dict(zip(names, gradients)), target)
+        matching = distance(dict(zip(names, gradients, strict=True)), target)
         total = matching
         if opts.tv:
             total = total + opts.tv * total_variation(x)
@@ -310,7 +310,7 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
         with torch.enable_grad():
             totals, matching = objective(variables)
             gradients = torch.autograd.grad(totals.sum(), leaves)
-        for leaf, gradient in zip(leaves, gradients):
+        for leaf, gradient in zip(leaves, gradients, strict=True):
             leaf.grad = gradient.sign() if opts.signed else gradient  # signed Adam (Geiping et al.)
         history.append(matching.detach())
         return totals.sum().detach()

@@ -50,7 +50,8 @@ def compare(original: Tensor, reconstruction: Tensor, title: str = "",
     figure, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     show(axes[0], original, labels[0])
     show(axes[1], reconstruction.clamp(0, 1), labels[1])
-    error = (reconstruction - original).abs().mean(0) if original.ndim == 3 else (reconstruction - original).abs()
+    error = (reconstruction - original).abs()
+    error = error.mean(0) if original.ndim == 3 else error
     shown = axes[2].imshow(error.detach().cpu().numpy(), cmap="magma")
     figure.colorbar(shown, ax=axes[2], fraction=0.046, pad=0.04, label="|error|")
     axes[2].set_title("absolute error", fontsize=9)

@@ -142,6 +142,6 @@ def architecture(answer: Callable, n_cases: int) -> None:
         if isinstance(widths, list) and len(widths) != len(want[1]):
             fail(f"your widths list is too {'short' if len(widths) < len(want[1]) else 'long'}: it "
                  "should have one entry per hidden layer.", case)
-        wrong = [name for name, a, b in zip(("d", "widths", "n_classes"), (d, widths, n_classes), want)
-                 if a != b]
+        wrong = [name for name, a, b in zip(("d", "widths", "n_classes"), (d, widths, n_classes), want,
+                                            strict=True) if a != b]
         fail(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not right.", case)

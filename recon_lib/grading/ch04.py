@@ -56,7 +56,8 @@ def distance(answer: Callable, n_cases: int) -> None:
                     (sum((g[k] - t).square().mean() for k, t in target.items()),
                      "you averaged within each parameter; DLG sums the squares over all entries."),
                     (optimize.cosine_distance(g, target),
-                     "that is the cosine distance (chapter 04's other choice); here write the Euclidean one."),
+                     "that is the cosine distance (chapter 04's other choice); here write the Euclidean "
+                     "one."),
                     (sum((g[k] - t).abs().sum() for k, t in target.items()),
                      "you summed absolute differences; square them instead.")]
         message = first_match(got, mistakes, right=want, atol=1e-6, rtol=1e-4)
@@ -102,9 +103,12 @@ def tv(answer: Callable, n_cases: int) -> None:
         dv, dh = _differences(x)
         mistakes = [(dv.square().mean() + dh.square().mean(),
                      "you squared the differences; TV uses their absolute values (squares blur edges)."),
-                    (dv.abs().sum() + dh.abs().sum(), "you summed the absolute differences; take their means."),
-                    (dv.abs().mean(), "you only used the vertical differences (along the height); add the horizontal ones."),
-                    (dh.abs().mean(), "you only used the horizontal differences (along the width); add the vertical ones."),
+                    (dv.abs().sum() + dh.abs().sum(),
+                     "you summed the absolute differences; take their means."),
+                    (dv.abs().mean(), "you only used the vertical differences (along the height); add the "
+                                      "horizontal ones."),
+                    (dh.abs().mean(), "you only used the horizontal differences (along the width); add the "
+                                      "vertical ones."),
                     ((dv[..., :, :-1].square() + dh[..., :-1, :].square()).sqrt().mean(),
                      "that is the isotropic TV; here write the anisotropic one (|∂v| and |∂h| separately)."),
                     (dv.mean() + dh.mean(), "take the absolute value of each difference before averaging.")]

@@ -129,7 +129,8 @@ def in_batch(answer: Callable, n_cases: int) -> None:
         members = torch.sort(torch.randperm(len(scan))[:B]).values
         model = models.mlp(scan.shape[1:], [B + cases.randint(0, 3)], 24)
         message = fl.client_update(model, scan[members], members)
-        label = f"case {index + 1} (B = {B} of {len(scan)} slices {tuple(scan.shape[2:])}, h = {model[1].out_features})"
+        label = (f"case {index + 1} (B = {B} of {len(scan)} slices {tuple(scan.shape[2:])}, "
+                 f"h = {model[1].out_features})")
         got = ask(answer, message["1.weight"], message["1.bias"], B, scan, case=label)
         basis = analytic.batch_span(message["1.weight"], message["1.bias"], B)
         want = (analytic.span_residual(scan, basis) < 1e-3).nonzero().flatten()

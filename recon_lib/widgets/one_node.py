@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .. import analytic, fl, metrics, models, plot
+from .. import analytic, fl, models, plot
 
 Loss = Callable[[Tensor, Tensor], Tensor]
 
@@ -104,9 +104,9 @@ def format_table(rows: Iterable[dict], columns: Sequence[str]) -> str:
 
     body = [[cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)),
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in body]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in body]
     return "\n".join(lines)
 
 
