@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CPU = torch.device("cpu")  # the default device of the measuring functions
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import platform
@@ -68,11 +69,11 @@ def measure(repeats: int) -> list[dict]:
     """One row per task; a seed on which the solution itself fails its check is recorded too."""
     rows = []
     for task_id, (name, function) in solution_functions().items():
-        first = seconds(lambda: grading.check(task_id, function))
+        first = seconds(functools.partial(grading.check, task_id, function))
         times, failed = [], []
         for seed in range(1, repeats + 1):
             try:
-                times.append(seconds(lambda: grading.check(task_id, function, seed=seed)))
+                times.append(seconds(functools.partial(grading.check, task_id, function, seed=seed)))
             except grading.WrongAnswer:
                 failed.append(seed)
         n_cases = grading.tasks()[task_id].n_cases
@@ -100,7 +101,8 @@ def main() -> None:
     out.write_text(json.dumps({"machine": platform.platform(), "torch": torch.__version__,
                                "threads": torch.get_num_threads(), "repeats": repeats,
                                "device": device.type, "rows": rows,
-                               "command": " ".join(["python benchmarks/grading_checks.py", *sys.argv[1:]])}, indent=2) + "\n")
+                               "command": " ".join(["python benchmarks/grading_checks.py", *sys.argv[1:]])},
+                              indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
     broken = {r["task"]: r["solution_fails_seeds"] for r in rows if r["solution_fails_seeds"]}
     if broken:  # a check that rejects its own solution would also reject a right learner

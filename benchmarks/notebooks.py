@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {}
     for path in paths:
         for condition in conditions:
-            runs.append({**run(path, condition, args.device, args.timeout, args.busy_limit), "command": command})
+            runs.append({**run(path, condition, args.device, args.timeout, args.busy_limit),
+                         "command": command})
             print(f"{path.stem} {condition}: {runs[-1]['seconds']:.1f} s"
                   f"{'' if runs[-1]['ok'] else ' FAILED ' + str(runs[-1]['error'])}", flush=True)
             report = dict(benchmark="notebooks", device=args.device,

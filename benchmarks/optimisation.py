@@ -64,7 +64,7 @@ UNSEEN_KINDS = ("faces", "imagenet", "wbc", "fmri")
 INITS = ("dlg", "pytorch")
 
 
-def target(seeds: list[int], size: int, steps: int, device: torch.device = torch.device("cpu")) -> dict:
+def target(seeds: list[int], size: int, steps: int, device: torch.device = common.CPU) -> dict:
     """Published DLG vs our best preset on the same victims and images, in one run."""
     reference, ours = [], []
     for s in seeds:
@@ -231,7 +231,8 @@ def main() -> None:
     device = common.chosen_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    seeds, size, steps = (list(range(2)), 8, 5) if args.smoke else (list(range(args.seeds)), args.size, args.steps)
+    seeds, size, steps = ((list(range(2)), 8, 5) if args.smoke
+                          else (list(range(args.seeds)), args.size, args.steps))
     parts = args.parts.split(",")
     report = dict(seeds=len(seeds), size=size, threads=torch.get_num_threads(), torch=torch.__version__,
                   machine=platform.platform(), device=device.type,

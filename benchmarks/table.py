@@ -46,7 +46,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1,
                         help="CPU processes attacking side by side, threads shared among them (default 1)")
     parser.add_argument("--name", default="table", help="output file stem")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="output folder (default benchmarks/results)")
     return parser.parse_args(argv)
 
 
