@@ -30,6 +30,8 @@ parsing every import; a new module must be added here and there):
 
 Import it as ``import recon_lib as rl``.
 """
+from types import ModuleType
+
 from . import (
                activations,
                analytic,
@@ -70,7 +72,7 @@ from .runtime import device, pick, profile, progress_bar, seed_everything
 _LAZY = ("flower", "deployment", "victims")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     if name in _LAZY:
         import importlib
         return importlib.import_module(f"{__name__}.{name}")

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 from math import prod
+from typing import cast
 
 import torch
 from torch import Tensor, nn

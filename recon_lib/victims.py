@@ -17,6 +17,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -95,7 +96,7 @@ def run_attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch
         return analytic.invert_cnn(model, message).unsqueeze(0)
     if kind == "span":  # labels read from the head as counts: repeated labels allowed
         return newton.solve_batch(model, dict(message), batch_size, seed=seed).images
-    extra = {} if steps is None else {"steps": steps}
+    extra: dict[str, Any] = {} if steps is None else {"steps": steps}  # optional overrides
     return optimize.gradient_matching(model, message, batch_size, preset=kind, seed=seed, progress=False,
                                       **extra).images
 

@@ -1,6 +1,6 @@
 """Interactive explorers, one per chapter. Their logic is plain functions (tested without a
 browser); the ipywidgets wrappers only wire sliders to those functions."""
-from typing import Any
+from types import ModuleType
 
 from . import (
     batches,  # chapter 02: batch size B, width h, method
@@ -19,7 +19,7 @@ __all__ = ["threat_model", "one_node", "batches", "convolutions", "optimisation"
            "defences", "malicious"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> ModuleType:
     """``federation`` (chapter 08) imports Flower: loaded on first use, like ``recon_lib.flower``."""
     if name == "federation":
         import importlib
