@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -146,8 +147,9 @@ def matrix(answer: Callable, n_cases: int) -> None:
 
 
 def _with_weight(layer: nn.Conv2d, weight: Tensor) -> nn.Conv2d:
-    other = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                      layer.padding, bias=False)
+    pair = tuple[int, int]  # nn.Conv2d stores 2-tuples; torch's stubs say tuple[int, ...]
+    other = nn.Conv2d(layer.in_channels, layer.out_channels, cast(pair, layer.kernel_size),
+                      cast(pair, layer.stride), cast("str | pair", layer.padding), bias=False)
     with torch.no_grad():
         other.weight.copy_(weight)
     return other
@@ -175,14 +177,16 @@ def invert_layer(answer: Callable, n_cases: int) -> None:
         p = 1
         h = conditions.min_kernels(side, C, k, s, p) + 1
         layer = nn.Conv2d(C, h, k, s, p).double()
+        bias = layer.bias
+        assert bias is not None  # nn.Conv2d has a bias by default
         x = _image(C, side).double()
         y = layer(x[None])[0].detach()
         case = _label(C, side, k, s, p, h) + " (a real image)"
-        got = ask(answer, layer.weight.detach(), layer.bias.detach(), y, s, p, (C, side, side), case=case)
+        got = ask(answer, layer.weight.detach(), bias.detach(), y, s, p, (C, side, side), case=case)
         got = expect_tensor(got, x.shape, case)
         weight = layer.weight.detach()
         no_bias, _ = conv.solve(layer, y[None], x.shape, tol=1e-12, max_iter=2000)
-        adjoint = F.conv_transpose2d((y - layer.bias.detach()[:, None, None])[None], weight, stride=s,
+        adjoint = F.conv_transpose2d((y - bias.detach()[:, None, None])[None], weight, stride=s,
                                      padding=p, output_padding=side - ((y.shape[-1] - 1) * s - 2 * p + k))[0]
         message = first_match(got, [(no_bias[0], "you forgot to subtract the bias from y first."),
                                     (adjoint, "you applied Aᵀ (the transposed conv) instead of solving "

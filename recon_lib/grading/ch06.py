@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -95,7 +96,7 @@ def summary(answer: Callable, n_cases: int) -> None:
             _check_pair(got[key], key, mean, std, rows, label)
 
 
-def _check_pair(pair: object, key: tuple, mean: float, std: float, rows: list[dict], label: str) -> None:
+def _check_pair(pair: Any, key: tuple, mean: float, std: float, rows: list[dict], label: str) -> None:
     try:
         got_mean, got_std = (float(v) for v in pair)
     except (TypeError, ValueError):

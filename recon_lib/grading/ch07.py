@@ -40,7 +40,7 @@ def _draw_case(index: int) -> Case:
     image = cases.face_batch(1).double()
     activation = cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
     model = cases.random_mlp(image.shape[1:], activation, first_width=(3, 12)).double()
-    n_classes = model[-1].out_features
+    n_classes = cases.n_classes(model)
     grads = fl.client_update(model, image, torch.randint(n_classes, (1,)))
     label = f"case {index + 1} ({cases.describe(model)}, a {tuple(image.shape[2:])} face)"
     return Case(label, image.flatten(), grads["1.weight"], grads["1.bias"])
