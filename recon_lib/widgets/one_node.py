@@ -159,7 +159,7 @@ def fitted_sweep(image: Tensor, scales: Sequence[float], dtype: torch.dtype = to
     with torch.no_grad():
         label = base(x).argmax(-1)
     name, _ = analytic.first_layer(base)
-    out = {key: [] for key in ("margin", "delta_max", "max_error", "usable")}
+    out: dict[str, list[float]] = {key: [] for key in ("margin", "delta_max", "max_error", "usable")}
     for scale in scales:
         model = _scaled_head(base, scale)
         with torch.no_grad():
@@ -195,7 +195,7 @@ def training_sweep(image: Tensor, label: int, steps: int, lr: float = 0.5, every
     x, y = image.to(dtype).unsqueeze(0), torch.tensor([int(label)], device=image.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     name, _ = analytic.first_layer(model)
-    out = {key: [] for key in ("step", "loss", "delta_max", "max_error")}
+    out: dict[str, list[float]] = {key: [] for key in ("step", "loss", "delta_max", "max_error")}
     for step in range(steps + 1):
         if step % every == 0:
             message = fl.client_update(model, x, y)
