@@ -51,7 +51,7 @@ def one_case(case: dict, batch_size: int, trials: int, digits, labels,
              device: torch.device = common.CPU) -> dict:
     """Attack ``trials`` fresh batches with each method; scores per image, time per batch."""
     h = case["h_per_image"] * batch_size
-    rows = {NAMES[m]: dict(seconds=[], psnr=[], alone=[]) for m in METHODS}
+    rows: dict[str, dict[str, list]] = {NAMES[m]: dict(seconds=[], psnr=[], alone=[]) for m in METHODS}
     warm = on(device, batches.client_batch(digits, labels, batch_size, h, seed=999,
                                            labeling=case["labeling"]))
     for method in METHODS:

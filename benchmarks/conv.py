@@ -58,7 +58,8 @@ def headline(x: torch.Tensor, kernel_size: int, repeats: int) -> dict:
     model = rl.models.cnn(shape, [4, 5], 10, kernel_size=kernel_size, padding=kernel_size // 2).to(x.device)
     grads = rl.fl.client_update(model, x, torch.tensor([3], device=x.device))
     before = peak_rss_mb()  # model, message and image are in memory; the attack adds the rest
-    times, stages = [], None
+    times: list[float] = []
+    stages: list = []
     for _ in range(repeats):
         start = time.perf_counter()
         stages = rl.analytic.invert_cnn_stages(model, grads, shape)
@@ -102,7 +103,7 @@ def at_the_bound(x: torch.Tensor, budgets: list[int]) -> list[dict]:
     grads = rl.fl.client_update(model, x, torch.tensor([3], device=x.device))
     rows = []
     for weight_grads in (False, True):
-        row = {"weight_grads": weight_grads}
+        row: dict[str, float] = {"weight_grads": weight_grads}
         for budget in budgets:
             start = time.perf_counter()
             image = rl.analytic.invert_cnn(model, grads, tol=1e-9, max_iter=budget, weight_grads=weight_grads)

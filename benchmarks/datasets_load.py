@@ -37,9 +37,9 @@ def median_ms(call, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def load(name: str, device: torch.device, **size: int) -> None:
+def load(name: str, device: torch.device, size: int | None = None) -> None:
     """Load the kind ``name`` and move its images to ``device``: what a chapter pays."""
-    rl.datasets.load(name, **size)[0].to(device)
+    rl.datasets.load(name, size=size)[0].to(device)
     common.synchronize(device)
 
 

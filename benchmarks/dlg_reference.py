@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -51,7 +52,7 @@ def gradient_distance(model: nn.Module, dummy_x: Tensor, dummy_label: Tensor,
     dummy_loss = F.cross_entropy(prediction, F.softmax(dummy_label, dim=-1))
     params = [p for p in model.parameters() if p.requires_grad]
     dummy_grads = torch.autograd.grad(dummy_loss, params, create_graph=True)
-    return sum(((g - t) ** 2).sum() for g, t in zip(dummy_grads, targets, strict=True))
+    return cast(Tensor, sum(((g - t) ** 2).sum() for g, t in zip(dummy_grads, targets, strict=True)))
 
 
 def run_dlg(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[int],

@@ -21,7 +21,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import nbformat
@@ -36,7 +38,7 @@ from benchmarks import common  # noqa: E402
 CHECK = "rl.grading.check("
 
 
-def solution_functions() -> dict[str, tuple[str, object]]:
+def solution_functions() -> dict[str, tuple[str, Callable[..., Any]]]:
     """{task id: (function name, function)} from every solution notebook.
 
     Runs each notebook's code cells up to its first task (the setup: imports, data) and then

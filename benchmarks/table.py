@@ -21,6 +21,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -54,7 +55,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def chosen_settings(args: argparse.Namespace) -> bm.Settings:
     """The profile's settings with the command-line overrides applied."""
     chosen = bm.settings(args.profile)
-    changes = {}
+    changes: dict[str, Any] = {}
     if args.n is not None:
         changes.update(n=args.n, optimisation_n=args.n)
     if args.seeds is not None:

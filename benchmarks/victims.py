@@ -64,8 +64,8 @@ def main() -> None:
     start = time.perf_counter()
     histories, accuracy, train_seconds = {}, {}, {}
     for activation in ("sigmoid", "relu"):
-        run = train(activation, args.engine)
-        histories[activation], accuracy[activation], train_seconds[activation] = run
+        trained = train(activation, args.engine)
+        histories[activation], accuracy[activation], train_seconds[activation] = trained
         print(f"{activation}: test accuracy by round {[round(a, 2) for a in accuracy[activation]]} "
               f"({train_seconds[activation]:.0f} s, engine {args.engine})", flush=True)
     rows = []
