@@ -224,26 +224,40 @@ def _wrong(answer):
             return got + 1
         if isinstance(got, (tuple, list)) and got and isinstance(got[0], int):
             return type(got)([got[0] + 1, *got[1:]])
-        return got
+        return _scaled(got)
     return perturbed
+
+
+def _scaled(value):
+    """Floating-point values (in tensors, tuples, dicts) times 1.5 plus 0.01."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value * 1.5 + 0.01  # keeps any autograd graph: the value checks must catch it
+    if isinstance(value, dict):
+        return {key: _scaled(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_scaled(item) for item in value)
+    if isinstance(value, float):
+        return value * 1.5 + 0.01
+    return value
 
 
 LEAKY_BEFORE = ["02.labels", "02.match", "04.label", "05.in_batch", "07.noise_mse", "07.dp_bound",
                 "07.epsilon", "00.architecture", "03.bound", "06.recovered"]
 
 
-@pytest.mark.parametrize("task_id", LEAKY_BEFORE)
+@pytest.mark.parametrize("task_id", EVERY_TASK)
 def test_no_message_contains_the_expected_values(task_id, solutions):
-    for seed in range(3):
+    for seed in range(1 if task_id in SLOW else 3):
         with pytest.raises(WrongAnswer) as caught:
             check(task_id, _wrong(solutions[task_id]), seed=seed)
         message = str(caught.value)
         registered = list(grading._EXPECTED)
-        assert registered or task_id in ("03.bound", "06.recovered"), "the task registers its answers"
+        assert registered or task_id not in LEAKY_BEFORE or task_id in ("03.bound", "06.recovered"), \
+            "the task registers its answers"
         for value in registered:
             for form in _forms(value):
                 assert not _contains(message, form), (task_id, form, message)
-        assert "tensor(" not in message
+        assert re.search(r"(?<!torch\.)tensor\(", message) is None  # no printed tensor
 
 
 def test_the_labels_task_does_not_print_the_batch_labels():
