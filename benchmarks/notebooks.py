@@ -99,7 +99,7 @@ def run(path: Path, condition: str, device: str, timeout: float, busy_limit: flo
             cells.append(dict(cell=index, seconds=span.total_seconds()))
     cells.sort(key=lambda c: -c["seconds"])
     return dict(notebook=path.stem, condition=condition, seconds=seconds, ok=error is None,
-                error=error, slowest_cells=cells[:3])
+                error=error, slowest_cells=cells[:3], load_average=os.getloadavg()[0])
 
 
 def table(runs: list[dict], conditions: list[str]) -> str:
@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {}
     for path in paths:
         for condition in conditions:
-            runs.append({**run(path, condition, args.device, args.timeout, args.busy_limit),
-                         "command": command})
+            measured = run(path, condition, args.device, args.timeout, args.busy_limit)
+            runs.append({**measured, "command": command})
             print(f"{path.stem} {condition}: {runs[-1]['seconds']:.1f} s"
                   f"{'' if runs[-1]['ok'] else ' FAILED ' + str(runs[-1]['error'])}", flush=True)
             report = dict(benchmark="notebooks", device=args.device,

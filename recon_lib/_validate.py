@@ -114,6 +114,9 @@ def gradient_pair(grad_weight: Tensor, grad_bias: Tensor, finite: bool = True) -
         raise ValueError(
             f"grad_weight must be (..., h, d) and grad_bias (..., h); got {tuple(grad_weight.shape)} "
             f"and {tuple(grad_bias.shape)}. Did you pass the gradients of the same layer?")
+    if grad_weight.numel() == 0:
+        raise ValueError(f"the gradients are empty (shape {tuple(grad_weight.shape)}): no client, unit "
+                         "or input to recover")
     if not grad_weight.is_floating_point() or grad_weight.dtype != grad_bias.dtype:
         raise TypeError(f"gradients must share one floating dtype, got {grad_weight.dtype} and "
                         f"{grad_bias.dtype}")
@@ -209,8 +212,21 @@ def floating(name: str, dtype: torch.dtype, allowed: Sequence[torch.dtype] = (to
              why: str = "its linear algebra has no half-precision kernel") -> None:
     """A dtype an operation supports (LAPACK-backed ops: float32 and float64 only)."""
     if dtype not in allowed:
-        raise TypeError(f"{name} is {dtype}, but this needs one of {tuple(allowed)}: {why}; cast "
-                        "with .float() or .double()")
+        raise TypeError(f"{name} has dtype {dtype}, but this needs one of {tuple(allowed)}: {why}; "
+                        "cast with .float() or .double()")
+
+
+def device(value: object, name: str = "device") -> torch.device:
+    """A torch device: a ``torch.device`` or a string such as ``"cpu"`` or ``"cuda:0"``."""
+    if isinstance(value, torch.device):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a torch.device or a string like 'cpu' or 'cuda', got "
+                        f"{type(value).__name__}")
+    try:
+        return torch.device(value)
+    except RuntimeError as err:
+        raise ValueError(f"{name}={value!r} is not a torch device; use 'cpu' or 'cuda'") from err
 
 
 def path(name: str, value: object) -> Path:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _validate as check
-from ._validate import all_finite  # noqa: F401  (re-exported: rl.analytic.all_finite)
+from ._validate import all_finite  # also re-exported: rl.analytic.all_finite
 from ._validate import gradient_pair as _check_pair
 from ._validate import layer_gradients as _layer_grads
 from .models import (  # noqa: F401
@@ -52,6 +52,9 @@ def usable_units(grad_bias: Tensor, tol: float | None = None) -> Tensor:
     A unit is unusable when δᵢ = 0 (a dead ReLU unit, or a sample the model already fits
     perfectly) or so small that it is no longer a normal floating-point number, where the
     ratio loses precision. ``tol`` defaults to the smallest normal number of the dtype.
+
+    Raises:
+        ValueError: a negative or non-finite ``tol``.
     """
     tol = torch.finfo(grad_bias.dtype).tiny if tol is None else check.nonnegative("tol", tol)
     return grad_bias.abs() > tol
@@ -139,7 +142,17 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
     scale = grad_bias.abs().amax(dim=-1, keepdim=True)
     bias = grad_bias / scale * usable
     weighted = _weighted_sum(bias, grad_weight)
+    if not all_finite(weighted):  # the sum overflowed (entries near the dtype's max): rare, redo scaled
+        return _invert_scaled(grad_weight, bias, scale)
     return weighted.div_(scale * bias.square().sum(-1, keepdim=True))  # in place: no 2nd N×d buffer
+
+
+def _invert_scaled(grad_weight: Tensor, bias: Tensor, scale: Tensor) -> Tensor:
+    """:func:`invert_linear`'s sum with ∂W divided by its largest |entry| per client first, so
+    that no partial sum can overflow; only taken when the plain sum did (one extra pass)."""
+    top = grad_weight.abs().amax(dim=(-2, -1)).unsqueeze(-1).clamp_min(torch.finfo(grad_weight.dtype).tiny)
+    weighted = (bias.unsqueeze(-1) * (grad_weight / top.unsqueeze(-1))).sum(-2)
+    return weighted.div_(scale * bias.square().sum(-1, keepdim=True)).mul_(top)
 
 
 def direction_without_bias(grad_weight: Tensor) -> Tensor:

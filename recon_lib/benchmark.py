@@ -10,7 +10,7 @@ Its parts live beside it and are re-exported here, so ``rl.benchmark.<name>`` ke
 
 * :mod:`recon_lib.benchmark_methods` — the registered attacks and their victims (:data:`METHODS`);
 * :mod:`recon_lib.benchmark_tables` — mean ± spread, Markdown, CSV, correlations;
-* :mod:`recon_lib.benchmark_figures` — the chapter's figures.
+* :mod:`recon_lib.benchmark_figures` — the chapter's figures (loaded on first use, with matplotlib).
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from torch import Tensor
 
 from . import _validate as check
 from . import datasets, fl, metrics, optimize, runtime
-from .benchmark_figures import plot_extremes, plot_properties, plot_psnr  # noqa: F401
 from .benchmark_methods import (  # noqa: F401
     METHODS,
     SEARCHES,
@@ -261,3 +260,15 @@ def _rows(method: Method, kind: str, seed: int, x: Tensor, x_hat: Tensor, second
     return [{"method": method.name, "kind": kind, "status": status, "image": i, "seed": seed,
              "size": "×".join(map(str, x.shape[1:])), "seconds": seconds,
              **{key: float(value[i]) for key, value in scores.items()}} for i in range(len(x))]
+
+
+FIGURES = ("plot_extremes", "plot_properties", "plot_psnr")
+
+
+def __getattr__(name: str) -> object:
+    """``rl.benchmark.plot_psnr`` and the other :data:`FIGURES`, imported on first use so that
+    running the table does not import matplotlib."""
+    if name in FIGURES:
+        from . import benchmark_figures
+        return getattr(benchmark_figures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,14 +8,20 @@ A layer is determined only when it gives enough equations (:func:`recon_lib.geom
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from . import _validate as check
-from . import analytic, conv, geometry
+from . import analytic, conv, geometry, head, models, verify
+from .errors import ReconstructionError, ReconstructionWarning
+
+# Defaults that meet the verification on R-GAP's CNN6 and chapter 03's models: CGLS to the
+# float32 round-off floor (tol 1e-7 ≈ eps), up to 2000 iterations; a message recomputed from an
+# exact image agrees to ~1e-6, a wrong image is off by order 1.
+TOL, MAX_ITER, RTOL = 1e-7, 2000, 1e-3
 
 
 def _check_kernels(stage: conv.Stage, weight_grads: bool = False) -> None:
@@ -44,67 +50,13 @@ def _check_kernels(stage: conv.Stage, weight_grads: bool = False) -> None:
                          "the kernel, or the border): they cannot be recovered with any h")
 
 
-def features_without_bias(grad_weight: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
-    """The input a and output gradient δ of a bias-free cross-entropy head, from ∂ℓ/∂W alone.
-
-    ∂ℓ/∂W = δ aᵀ with δ = p − onehot(y) and p = softmax(W a) (one sample). Its top right
-    singular vector u gives a = τ u up to one scalar τ, and v = (∂ℓ/∂W) u = τ δ. The label is
-    the one entry of v whose sign differs from the others (δ_y < 0 < δ_k), and for the other
-    classes log|v_k| = log|τ| + τ (W u)_k − log Σ exp(τ W u): a line in (W u)_k whose slope is
-    τ. The slope starts a few scalar Gauss–Newton steps on ‖τ (softmax(τ W u) − e_y) − v‖. The
-    idea — the output's loss derivative fixes the scale a missing bias leaves open — is that of
-    R-GAP (Zhu & Blaschko 2021) for its logistic head; the regression is the course's own.
-
-    Args:
-        grad_weight: (N, K, F) head weight gradients of N one-sample messages.
-        weight: (K, F) the head's weight.
-
-    Returns:
-        ``(features, delta)``: (N, F) inputs of the head and (N, K) output gradients p − e_y.
-
-    Raises:
-        ValueError: fewer than 3 classes (two classes leave the label's sign ambiguous), a zero
-            gradient, or a head whose outputs for the other classes do not differ.
-    """
-    if grad_weight.shape[-2] < 3:
-        raise ValueError(f"a bias-free head needs at least 3 classes to fix the scale, got "
-                         f"{grad_weight.shape[-2]}")
-    g64, w64 = grad_weight.to(torch.float64), weight.detach().to(torch.float64)
-    _, singular, vh = torch.linalg.svd(g64, full_matrices=False)
-    if (singular[..., 0] == 0).any():
-        raise ValueError("the head's weight gradient is zero: nothing leaks (a perfectly fitted sample)")
-    u = vh[..., 0, :]                                             # N × F, ‖u‖ = 1
-    v = (g64 @ u.unsqueeze(-1)).squeeze(-1)                       # N × K, = τ δ
-    z = u @ w64.T                                                 # N × K, logits per unit τ
-    majority = torch.sign(torch.sign(v).sum(-1, keepdim=True))     # the sign of the K − 1 others
-    label = (torch.sign(v) != majority).to(torch.float64).argmax(-1)
-    onehot = F.one_hot(label, v.shape[-1]).to(torch.float64)
-    others = (1 - onehot).bool()
-    tau = torch.stack([_slope(z[i][others[i]], v[i][others[i]].abs().log()) for i in range(len(v))])
-    for _ in range(30):  # scalar Gauss–Newton on r(τ) = τ (softmax(τ z) − e_y) − v
-        p = (tau[:, None] * z).softmax(-1)
-        r = tau[:, None] * (p - onehot) - v
-        dp = p * (z - (p * z).sum(-1, keepdim=True))              # ∂p/∂τ
-        jac = (p - onehot) + tau[:, None] * dp
-        tau = tau - (jac * r).sum(-1) / (jac * jac).sum(-1).clamp_min(torch.finfo(torch.float64).tiny)
-    features = tau[:, None] * u
-    return features.to(grad_weight.dtype), (v / tau[:, None]).to(grad_weight.dtype)
-
-
-def _slope(x: Tensor, y: Tensor) -> Tensor:
-    """Least-squares slope of y on x (the scale τ of :func:`features_without_bias`)."""
-    spread = x - x.mean()
-    if float(spread.abs().max()) == 0:
-        raise ValueError("the head gives every other class the same output, so the scale of its "
-                         "input is not determined")
-    return (spread * (y - y.mean())).sum() / spread.square().sum()
-
-
 def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
                       in_shape: Sequence[int] | None = None, strict: bool = True,
-                      tol: float = 1e-6, max_iter: int = 500,
-                      weight_grads: bool = False) -> list[tuple[str, Tensor, conv.SolveInfo | None]]:
+                      tol: float = TOL, max_iter: int = MAX_ITER, weight_grads: bool = False,
+                      rtol: float = RTOL) -> list[tuple[str, Tensor, conv.SolveInfo | None]]:
     """Every intermediate result of :func:`invert_cnn`, from the features back to the input.
+
+    Takes the arguments of :func:`invert_cnn` and verifies the image the same way.
 
     Returns:
         ``[(name, tensor, info), ...]``: first the features from the closed form (shaped as
@@ -115,6 +67,7 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
     """
     check.module(model)
     tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
+    rtol = check.nonnegative("rtol", rtol)
     shape = in_shape if in_shape is not None else getattr(model, "in_shape", None)
     if shape is None:
         raise ValueError("in_shape must be (C, H, W) (or set model.in_shape), got None")
@@ -150,7 +103,34 @@ def invert_cnn_stages(model: nn.Module, grads: Mapping[str, Tensor],
             pre = pre - stage.conv.bias.detach().to(pre.dtype)[:, None, None]
         features, info = conv.solve(stage.conv, pre, stage.in_shape, tol=tol, max_iter=max_iter, **extra)
         results.append((stage.name, features, info))
+    labels = (head_delta.reshape(len(features), -1).argmin(-1) if models.last_linear(model)[1] is linear
+              else verify.head_labels(model, grads))  # δ = p − onehot(y) is negative only at y
+    _verify(model, grads, results, labels, strict, rtol)
     return [(key, value.reshape(*clients, *value.shape[1:]), info) for key, value, info in results]
+
+
+def _verify(model: nn.Module, grads: Mapping[str, Tensor],
+            results: list[tuple[str, Tensor, conv.SolveInfo | None]], labels: Tensor, strict: bool,
+            rtol: float) -> None:
+    """Recompute the message from the image: raise (strict) or warn when it does not match, and
+    warn whenever a solve stopped before its tolerance (its flag is never dropped)."""
+    stopped = [f"{key} ({info.iterations} iterations, residual {info.residual:.1e})"
+               for key, _, info in results if info is not None and not info.converged]
+    residual = verify.message_residual(model, results[-1][1], labels, grads)
+    worst = float(residual.max())
+    note = f" The solver stopped before its tolerance at layer(s) {', '.join(stopped)}." if stopped else ""
+    if not worst <= rtol:
+        text = (f"the reconstruction does not reproduce the message: relative residual {worst:.1e} > "
+                f"rtol={rtol:g} (worst parameter, worst client).{note} A layer may be rank-deficient "
+                "(the count h ≥ (d/d′)² C is necessary, not sufficient: edge pixels, stride) or badly "
+                "conditioned: try a larger max_iter, weight_grads=True, or strict=False for the "
+                "minimum-norm guess")
+        if strict:
+            raise ReconstructionError(text)
+        warnings.warn(text, ReconstructionWarning, stacklevel=3)
+    elif stopped:
+        warnings.warn(f"the image reproduces the message (relative residual {worst:.1e}) but{note}",
+                      ReconstructionWarning, stacklevel=3)
 
 
 def _head(model: nn.Module, name: str, linear: nn.Linear, grad_weight: Tensor,
@@ -167,13 +147,13 @@ def _head(model: nn.Module, name: str, linear: nn.Linear, grad_weight: Tensor,
         raise ValueError(f"Linear {name} has no bias and {linear.out_features} classes: the scale of "
                          "its input is fixed by the other classes' outputs, so it needs at least 3 classes")
     flat = grad_weight.reshape(-1, *grad_weight.shape[-2:])
-    features, delta = features_without_bias(flat, linear.weight)
+    features, delta = head.features_without_bias(flat, linear.weight)
     return features.reshape(*grad_weight.shape[:-2], -1), delta.reshape(*grad_weight.shape[:-1])
 
 
 def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[int] | None = None,
-               strict: bool = True, tol: float = 1e-6, max_iter: int = 500,
-               weight_grads: bool = False) -> Tensor:
+               strict: bool = True, tol: float = TOL, max_iter: int = MAX_ITER,
+               weight_grads: bool = False, rtol: float = RTOL) -> Tensor:
     """The private input of a one-sample message through a CNN, in closed form (chapter 03).
 
     1. Chapter 01's closed form (:func:`invert_linear`) on the first Linear after ``Flatten``
@@ -185,23 +165,35 @@ def invert_cnn(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence
        the bias, and solve conv(x) = z by CGLS with the convolution and its transpose only
        (:func:`recon_lib.conv.solve`, matrix-free), so it scales to 3×224×224 inputs.
 
-    Exact (up to round-off and ``tol``) when every conv has at least (d/d′)² C kernels
-    (Claim 3) and reads every pixel; well conditioned from one kernel above the bound.
+    3. The image is verified: the message is recomputed from it (with the label read from
+       the head) and compared, parameter by parameter (:func:`recon_lib.verify.message_residual`).
+
+    The count h ≥ (d/d′)² C of Claim 3 (:func:`recon_lib.geometry.equation_count`) and
+    reading every pixel are necessary, not sufficient: a layer can meet both and still be
+    rank-deficient (edge pixels read by too few windows: 8×8 input, 3×3 valid conv, 2 kernels
+    has rank 56 of 64) or badly conditioned (stride 2 exactly at the bound). The result is
+    exact (up to round-off and ``tol``) when every conv's matrix has full column rank and the
+    solves converge — which step 3 checks instead of assuming.
 
     Args:
         model: ``nn.Sequential`` of Conv2d [+ activation] stages, Flatten, a biased Linear, …
             (or Flatten and a bias-free Linear head, last, under cross-entropy).
         grads: the client's message, keyed like ``model.named_parameters()``.
         in_shape: (C, H, W) of one input; defaults to ``model.in_shape``.
-        strict: raise when a layer is below the bound or a recovered activation is out of
-            range; ``False`` returns the minimum-norm guess instead (to study the failure).
-        tol, max_iter: stopping rule of each conv solve (see :func:`recon_lib.conv.cgls`).
+        strict: raise when a layer is below the bound, a recovered activation is out of range
+            or the image does not reproduce the message; ``False`` returns the minimum-norm
+            guess instead (to study the failure) with a :class:`ReconstructionWarning`.
+        tol, max_iter: stopping rule of each conv solve (see :func:`recon_lib.conv.cgls`). A
+            solve that stops before ``tol`` always warns.
         weight_grads: also use each conv's weight gradient, h·C·k² more linear equations on
             its input once δ at its output is known (it is: W_linᵀ δ_lin, then backwards
             through the recovered layers). Rescues layers at or even below the bound.
+        rtol: largest accepted relative residual of the recomputed message (max over parameter
+            tensors and clients); round-off of a float32 message is about 1e-6.
 
     Raises:
         TypeError: unsupported layers (pooling, batch norm, grouped convs...) or model types.
         ValueError: too few kernels (says the bound), no bias, ReLU, bad shapes or gradients.
+        ReconstructionError: (a ValueError, strict only) the image does not reproduce the message.
     """
-    return invert_cnn_stages(model, grads, in_shape, strict, tol, max_iter, weight_grads)[-1][1]
+    return invert_cnn_stages(model, grads, in_shape, strict, tol, max_iter, weight_grads, rtol)[-1][1]

@@ -12,13 +12,11 @@ input, the idea of R-GAP, Zhu & Blaschko 2021), :func:`conv_stack` (a CNN read a
 and the condition number of a layer (dense, or per frequency for stride 1). The inverses of the
 activations between conv layers are in :mod:`recon_lib.activations` (re-exported here).
 
-Reference for the solver: Hestenes & Stiefel (1952), CG applied to the normal equations
-AᵀA x = Aᵀ y in the "CGLS" form of Björck, *Numerical Methods for Least Squares Problems*
-(1996, §7.4), which never forms AᵀA.
+The solver itself, :func:`recon_lib.cgls.cgls` (re-exported here), is its own module.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 from typing import cast
@@ -37,7 +35,7 @@ from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activatio
     invert_activation,
     register_inverse,
 )
-from .runtime import intra_op_threads, threads_for
+from .cgls import SolveInfo, cgls  # noqa: F401  (re-exported: rl.conv.cgls)
 
 Shape = tuple[int, int, int]
 
@@ -184,76 +182,6 @@ def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
 
 
 @dataclass(frozen=True)
-class SolveInfo:
-    """How a matrix-free solve went: iterations used and the final relative residual
-    ‖Aᵀ(y − A x)‖ / ‖Aᵀ y‖ of the normal equations (worst image of the batch)."""
-
-    iterations: int
-    residual: float
-    converged: bool
-
-
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Per-image inner products: a vector of N for batches N×…."""
-    return (a * b).flatten(1).sum(1)
-
-
-def _per_image(values: Tensor, like: Tensor) -> Tensor:
-    """Reshape N values to broadcast over the images of ``like``."""
-    return values.reshape(-1, *[1] * (like.ndim - 1))
-
-
-def cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
-         tol: float = 1e-6, max_iter: int = 500) -> tuple[Tensor, SolveInfo]:
-    """Least-squares solution of A x = y by conjugate gradients on AᵀA x = Aᵀ y (CGLS).
-
-    Matrix-free: needs only ``apply`` (x ↦ A x) and ``adjoint`` (y ↦ Aᵀ y), each on a batch;
-    every image of the batch is solved at once (one convolution per iteration for all).
-    Starting from x = 0 it converges to the minimum-norm least-squares solution, so below the
-    kernel bound it returns the smallest image consistent with the output, not the true one.
-
-    Args:
-        apply, adjoint: the operator and its transpose (e.g. :class:`ConvMap` methods).
-        y: right-hand side, a batch N×….
-        tol: stop when ‖Aᵀ r‖ ≤ tol·‖Aᵀ y‖ for every image.
-        max_iter: iteration cap; ``info.converged`` says whether ``tol`` was reached.
-
-    Runs on one intra-op thread when ``y`` is small (:func:`recon_lib.runtime.threads_for`):
-    each iteration is a few small ops and a convergence test, where threads only wait.
-    """
-    tol, max_iter = check.nonnegative("tol", tol), check.count("max_iter", max_iter)
-    with intra_op_threads(threads_for(y.numel(), y.device)):
-        return _cgls(apply, adjoint, y, tol, max_iter)
-
-
-def _cgls(apply: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], y: Tensor,
-          tol: float, max_iter: int) -> tuple[Tensor, SolveInfo]:
-    """The CGLS iterations of :func:`cgls`."""
-    if not torch.isfinite(y).all():
-        raise ValueError("the right-hand side y contains NaN or inf")
-    tiny = torch.finfo(y.dtype).tiny
-    residual = y.clone()
-    s = adjoint(residual)
-    x, direction = torch.zeros_like(s), s.clone()
-    gamma = _dot(s, s)
-    start = gamma.sqrt().clamp_min(tiny)
-    iterations = 0
-    while iterations < max_iter and bool((gamma.sqrt() > tol * start).any()):
-        q = apply(direction)
-        alpha = torch.where(gamma > 0, gamma / _dot(q, q).clamp_min(tiny), 0.0)
-        x += _per_image(alpha, x) * direction
-        residual -= _per_image(alpha, q) * q
-        s = adjoint(residual)
-        gamma_new = _dot(s, s)
-        beta = torch.where(gamma > 0, gamma_new / gamma.clamp_min(tiny), 0.0)
-        direction = s + _per_image(beta, s) * direction
-        gamma = gamma_new
-        iterations += 1
-    relative = float((gamma.sqrt() / start).max())
-    return x, SolveInfo(iterations, relative, relative <= tol)
-
-
-@dataclass(frozen=True)
 class WeightGradMap:
     """x ↦ ∂ℓ/∂W of a conv layer when δ = ∂ℓ/∂(conv output) is known: extra equations on x.
 
@@ -281,8 +209,8 @@ class WeightGradMap:
         return F.fold(columns, self.in_shape[1:], **self._unfold())
 
 
-def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-6,
-          max_iter: int = 500, delta: Tensor | None = None,
+def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-7,
+          max_iter: int = 2000, delta: Tensor | None = None,
           grad_weight: Tensor | None = None) -> tuple[Tensor, SolveInfo]:
     """The input of a conv layer from its output without bias, y = A x, matrix-free (CGLS).
 

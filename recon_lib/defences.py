@@ -105,7 +105,7 @@ def quantize(message: Mapping[str, Tensor], bits: int, *, per_client: bool = Fal
     With ``per_client=True`` dim 0 indexes clients, each with its own max|g|.
     """
     check.message(message)
-    bits = check.integer("bits", bits, low=1)
+    bits = check.integer("bits", bits, low=1, high=64)     # float64 holds 53 bits: more is no grid
     quantized = {}
     for name, g in message.items():
         rows = _rows(g, per_client).to(torch.float64)
@@ -168,7 +168,9 @@ def dp_update(model: nn.Module, x: Tensor, y: Tensor, *, clip: float, noise_mult
                             max_grad_norm=clip, expected_batch_size=x.shape[0], generator=generator)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        F.cross_entropy(wrapped(x), y).backward()
+        outputs = wrapped(x)
+        check.labels("y", y, n_classes=outputs.shape[-1])
+        F.cross_entropy(outputs, y).backward()
     optimizer.pre_step()
     return {name.removeprefix("_module."): p.grad.detach().clone()
             for name, p in wrapped.named_parameters() if p.requires_grad}
@@ -196,8 +198,10 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
     from opacus.accountants import RDPAccountant
 
     sigma = check.nonnegative("noise_multiplier", noise_multiplier)
-    if not 0 < sample_rate <= 1 or not 0 < delta < 1:
-        raise ValueError(f"need 0 < sample_rate <= 1 and 0 < delta < 1, got {sample_rate}, {delta}")
+    sample_rate = check.real("sample_rate", sample_rate, low=0.0, high=1.0, open_low=True)
+    delta = check.real("delta", delta, low=0.0, high=1.0, open_low=True)
+    if delta >= 1:
+        raise ValueError(f"delta must be below 1, got {delta}")
     steps = check.integer("steps", steps, low=1)
     if sigma == 0:
         return math.inf
@@ -336,7 +340,7 @@ NO_DEFENCE = Defence(title="no defence", knob="-", off=0, recommended=0, quick=(
 
 def noise_generator(model: nn.Module, seed: int) -> torch.Generator:
     """A seeded generator on the model's device: Opacus draws DP noise where the gradients live."""
-    return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    return torch.Generator(device=next(model.parameters()).device).manual_seed(check.seed(seed))
 
 
 def get(name: str) -> Defence:
@@ -355,6 +359,7 @@ def server_view(name: str, model: nn.Module, x: Tensor, y: Tensor, strength: flo
     aggregation). For every other defence N = 1 and this is one client's message.
     """
     defence = get(name)
+    strength = check.nonnegative("strength", strength)
     n = defence.clients(strength)
     if x.shape[0] % n:
         raise ValueError(f"{x.shape[0]} images cannot be split evenly over {n} clients")

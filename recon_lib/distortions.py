@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 from torch import Tensor
 
+from . import _validate as check
 from . import metrics, plot
 
 DISTORTIONS = ("contrast", "noise", "blur")
@@ -37,9 +38,14 @@ def distort(x: Tensor, how: str, strength: float, seed: int = 0) -> Tensor:
     * ``noise``: Gaussian noise of standard deviation ``strength``, clipped to [0, 1] (seeded);
     * ``blur``: Gaussian blur of ``strength`` pixels (``scipy.ndimage.gaussian_filter``).
     """
-    if x.ndim != 3 or how not in DISTORTIONS or strength < 0:
-        raise ValueError(f"need a C×H×W image, how in {DISTORTIONS} and strength ≥ 0; got "
-                         f"{tuple(x.shape)}, {how!r}, {strength}")
+    x = check.tensor("x", x)
+    if x.ndim != 3:
+        raise ValueError(f"x must be one C×H×W image, got shape {tuple(x.shape)}")
+    if float(x.min()) < 0 or float(x.max()) > 1:
+        raise ValueError(f"x must lie in [0, 1] (got [{float(x.min()):.4g}, {float(x.max()):.4g}]); the "
+                         "distortions clip to that range")
+    how = check.choice("how", how, DISTORTIONS)
+    strength, seed = check.nonnegative("strength", strength), check.seed(seed)
     if how == "contrast":
         return 0.5 + (1 - min(strength, 1.0)) * (x - 0.5)
     if how == "noise":
@@ -57,8 +63,7 @@ def at_psnr(x: Tensor, how: str, target_db: float, seed: int = 0) -> Tensor:
     cannot push every image to every PSNR; they then return the strongest setting (uniform
     grey, a 20-pixel blur): check the PSNR of the result.
     """
-    if not 0 < target_db < 100:
-        raise ValueError(f"target_db must be in (0, 100) dB, got {target_db}")
+    target_db = check.real("target_db", target_db, low=0.0, high=100.0, open_low=True)
     high = {"contrast": 1.0, "noise": 4.0, "blur": 20.0}.get(how, 1.0)
     strength = _bisect(lambda s: float(metrics.psnr(distort(x, how, s, seed), x)), target_db, high)
     return distort(x, how, strength, seed)

@@ -24,6 +24,9 @@ def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
     Under cross-entropy the head's bias gradient is p − onehot(y): negative only at the true
     class. Without a bias, iDLG reads the row sums of the weight gradient, (pᵢ − yᵢ)·Σa, whose
     minimum is the true class when the features a are non-negative (sigmoid, ReLU).
+
+    Raises:
+        ValueError: a missing, non-finite or all-zero head gradient (no label to read).
     """
     name, head = last_linear(model)
     if head.bias is not None:
@@ -33,6 +36,9 @@ def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
         scores = grad_weight.sum(-1)
     if scores.ndim != 1 or not torch.isfinite(scores).all():
         raise ValueError(f"expected a finite gradient of one head, got shape {tuple(scores.shape)}")
+    if not scores.any():
+        raise ValueError(f"the head {name}'s gradient is zero: the message carries no label "
+                         "(a perfectly fitted sample, or an empty message)")
     return int(scores.argmin())
 
 

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import least_squares
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacfwd
 from torch.nn import functional as F
 
 from . import _validate as check
 from .labels import recover_label_counts
-from .models import first_layer
+from .models import first_layer, last_linear
 from .runtime import intra_op_threads, threads_for
 from .span import batch_span
 
@@ -117,10 +116,8 @@ def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | 
             device: torch.device) -> Tensor:
     if labels is None:
         return recover_label_counts(model, grads, batch_size).to(device)
-    labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-    if labels.numel() != batch_size:
-        raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
-    return labels
+    classes = last_linear(model)[1].out_features
+    return check.labels("labels", torch.as_tensor(labels).reshape(-1), classes, batch_size).to(device)
 
 
 def _first_layer(model: nn.Module, grads: Message) -> str:
@@ -158,7 +155,11 @@ def solve_batch(model: nn.Module, grads: Message, batch_size: int, labels: Tenso
         TypeError: the first layer is not a biased Linear. ValueError: bad batch size,
             labels, message (missing keys, NaN, zero gradient).
     """
+    from scipy.optimize import least_squares  # local: scipy.optimize takes a while to import
+
     check.count("batch_size", batch_size)
+    max_evaluations, seed = check.count("max_evaluations", max_evaluations), check.seed(seed)
+    check.floating("dtype", dtype, why="the span's SVD and the Jacobian solve have no half kernel")
     first = _first_layer(model, grads)
     grad_weight, grad_bias = grads[f"{first}.weight"], grads[f"{first}.bias"]
     device = grad_weight.device

@@ -35,6 +35,7 @@ import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import prod
 from typing import cast
 
 import torch
@@ -175,17 +176,26 @@ def _input_shape(model: nn.Module, in_shape: Sequence[int] | None) -> tuple[int,
                          "rl.models, which records it as model.in_shape")
     if isinstance(shape, (int, str)) or not len(shape):
         raise ValueError(f"in_shape must be a non-empty tuple of sizes, got {shape!r}")
-    return tuple(check.count("in_shape entries", size) for size in shape)
+    shape = tuple(check.count("in_shape entries", size) for size in shape)
+    try:
+        name, layer = first_layer(model)
+    except TypeError:                            # not traceable: the first forward will tell
+        return shape
+    if isinstance(layer, nn.Linear) and prod(shape) != layer.in_features:
+        raise ValueError(f"in_shape {shape} has {prod(shape)} values but the first layer {name} takes "
+                         f"{layer.in_features}")
+    if isinstance(layer, nn.Conv2d) and (len(shape) != 3 or shape[0] != layer.in_channels):
+        raise ValueError(f"in_shape {shape} does not fit the first layer {name}, a Conv2d on "
+                         f"{layer.in_channels} channels: pass (C, H, W) with C = {layer.in_channels}")
+    return shape
 
 
 def _labels(model: nn.Module, grads: Message, batch_size: int, labels: Tensor | None,
             opts: Options, device: torch.device) -> Tensor | None:
     """Hard labels (given or read from the head's gradient), or None for a jointly fitted label."""
     if labels is not None:
-        labels = torch.as_tensor(labels, device=device).long().reshape(-1)
-        if labels.numel() != batch_size:
-            raise ValueError(f"got {labels.numel()} labels for a batch of {batch_size}")
-        return labels
+        classes = last_linear(model)[1].out_features
+        return check.labels("labels", torch.as_tensor(labels).reshape(-1), classes, batch_size).to(device)
     if opts.label == "joint":
         return None
     if batch_size == 1:
@@ -392,9 +402,10 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         preset = "gauss_newton" if span else "stabilised"
     opts = options(preset, **overrides)
     _check_message(model, grads, batch_size)
+    seed = check.seed(seed)
     shape = _input_shape(model, in_shape)
     model_device = next(iter(_trainable(model).values())).device
-    device = model_device if device is None else torch.device(device)
+    device = model_device if device is None else check.device(device)
     dtype = getattr(torch, opts.dtype)
     model = copy.deepcopy(model).to(device) if device != model_device else model  # never the caller's
     target = {k: g.detach().to(device=device, dtype=dtype) for k, g in grads.items()

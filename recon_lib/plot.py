@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from . import _validate as check
 from . import metrics
 
 
@@ -43,6 +44,9 @@ def show(ax: Axes, image: Tensor, title: str = "", colorbar: bool = True) -> Non
 def compare(original: Tensor, reconstruction: Tensor, title: str = "",
             labels: tuple[str, str] = ("original (private)", "reconstruction")) -> Figure:
     """Original, reconstruction and their absolute error, with MSE/PSNR/SSIM in the title."""
+    if reconstruction.numel() != original.numel():
+        raise ValueError(f"reconstruction {tuple(reconstruction.shape)} has {reconstruction.numel()} "
+                         f"values but the original {tuple(original.shape)} has {original.numel()}")
     reconstruction = reconstruction.reshape(original.shape)
     scores = (f"MSE {metrics.mse(reconstruction, original).item():.2e} | "
               f"PSNR {metrics.psnr(reconstruction, original).item():.1f} dB | "
@@ -67,7 +71,8 @@ def grid(images: Tensor | Sequence[Tensor], titles: Sequence[str] | None = None,
     """A grid of images (N×C×H×W or a list) with optional per-image titles."""
     images = list(images)
     if not images:
-        raise ValueError("grid needs at least one image")
+        raise ValueError("images must hold at least one image for the grid")
+    ncols = check.count("ncols", ncols)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
     ncols = min(ncols, len(images))

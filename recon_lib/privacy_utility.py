@@ -116,6 +116,7 @@ def train_federated(model: nn.Module, x: Tensor, y: Tensor, *, name: str | None,
     defence = NO_DEFENCE if name is None else get(name)
     check.integer("n_clients", n_clients, low=1)
     check.integer("rounds", rounds, low=1)
+    check.count("batch_size", batch_size)
     lr = check.positive("lr", lr)
     shard, batch = len(x) // n_clients, defence.batch(strength, batch_size)
     if batch > shard:
@@ -140,6 +141,8 @@ def train_federated(model: nn.Module, x: Tensor, y: Tensor, *, name: str | None,
 def privacy_budget(name: str, strength: float, *, shard: int, rounds: int, batch_size: int = 8,
                    delta: float = 1e-5) -> float:
     """ε of one client after ``rounds`` messages: finite only for DP-SGD (∞ for the others)."""
+    shard, rounds = check.count("shard", shard), check.count("rounds", rounds)
+    batch_size = check.integer("batch_size", batch_size, low=1, high=shard)
     if name != "dp":
         return math.inf
     return epsilon(strength, batch_size / shard, rounds, delta)

@@ -18,6 +18,7 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from numbers import Integral
 from typing import TypeVar
 
 import numpy as np
@@ -66,7 +67,14 @@ def progress_bar(iterable=None, *, enabled: bool = True, **kwargs) -> tqdm:
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and PyTorch so that a notebook gives the same numbers every run."""
+    """Seed Python, NumPy and PyTorch so that a notebook gives the same numbers every run.
+
+    Raises:
+        ValueError: ``seed`` is not an integer in [0, 2³² − 1] (NumPy's range). The check is
+            written here because this module sits in the lowest layer beside ``_validate``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32 - 1], got {seed!r}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from . import _validate as check
+
 
 @dataclass(frozen=True)
 class Derivation:
@@ -33,8 +35,7 @@ class Derivation:
 
 
 def _first_layer(d: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], sp.Symbol, sp.Expr]:
-    if d < 1:
-        raise ValueError(f"the input needs at least one pixel, got d={d}")
+    check.count("d (pixels of the input)", d)
     x = sp.symbols(f"x1:{d + 1}", real=True)
     w = sp.symbols(f"w1:{d + 1}", real=True)
     b = sp.Symbol("b", real=True)
@@ -54,7 +55,7 @@ def one_node(d: int = 3) -> Derivation:
     σ and F are undefined sympy Functions, so the result holds for every activation, every
     network after the node (any depth, width, output size) and every loss and label.
     """
-    x, w, b, z = _first_layer(d)
+    x, w, b, z = _first_layer(check.count("d (pixels)", d))
     sigma, rest = sp.Function("sigma"), sp.Function("F")
     return _derive(x, w, b, rest(sigma(z)))
 
@@ -70,8 +71,7 @@ def chain(depth: int, d: int = 2) -> tuple[Derivation, tuple[sp.Expr, ...]]:
         pre-activations written as symbols z₁ … z_depth and the output as o for readability.
         They are the same in ∂ℓ/∂wⱼ, which is why they cancel.
     """
-    if depth < 1:
-        raise ValueError(f"depth must be at least 1, got {depth}")
+    depth, d = check.count("depth", depth), check.count("d (pixels)", d)
     x, w, b, z = _first_layer(d)
     sigma, loss_fn = sp.Function("sigma"), sp.Function("L")
     v = sp.symbols(f"v1:{depth + 1}", real=True)

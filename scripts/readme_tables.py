@@ -91,9 +91,12 @@ def notebook_times(_: str) -> str:
         slow = f"cell {cell['cell']}: {cell['seconds']:.0f} s ({worst['condition']})" if cell else "–"
         lines.append(f"| {name} | " + " | ".join(_time(mine.get(c)) for c in conditions) + f" | {slow} |")
     commands = sorted({r["command"] for m in runs.values() for r in m.values() if "command" in r})
+    loads = [r["load_average"] for m in runs.values() for r in m.values() if "load_average" in r]
+    load_note = (f" (1-minute load average at the end of each run: {min(loads):.1f}–{max(loads):.1f}; "
+            "'quiet' means no busy-loop of ours, not an idle machine)" if loads else "")
     machine = (load("notebooks") or {}).get("machine", {})
-    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores with "
-            + "; ".join(f"`{c}`" for c in commands) + ".\n")
+    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores"
+            + f"{load_note} with " + "; ".join(f"`{c}`" for c in commands) + ".\n")
 
 
 # --- performance --------------------------------------------------------------------------------

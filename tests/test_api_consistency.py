@@ -102,7 +102,7 @@ def bias_free_cnn(seed, n_classes=10, side=12):
 @pytest.mark.parametrize("seed", range(4))
 def test_invert_cnn_handles_a_bias_free_head(seed):
     model, x, y, message = bias_free_cnn(seed)
-    features, delta = rl.cnn.features_without_bias(message["3.weight"][None], model[3].weight)
+    features, delta = rl.head.features_without_bias(message["3.weight"][None], model[3].weight)
     truth = model[:3](x).detach()
     assert ((features - truth).norm() / truth.norm()) < 1e-5
     expected = F.softmax(model(x), -1).detach() - F.one_hot(y, 10)

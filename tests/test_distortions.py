@@ -26,7 +26,7 @@ def test_same_psnr_different_ssim_and_unreachable_targets():
 
 def test_bad_distortions():
     x = torch.rand(1, 8, 8)
-    with pytest.raises(ValueError, match="how in"):
+    with pytest.raises(ValueError, match="how must be one of"):
         rl.distortions.distort(x, "jpeg", 0.1)
     with pytest.raises(ValueError, match="C×H×W"):
         rl.distortions.distort(x[0], "noise", 0.1)

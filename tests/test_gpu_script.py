@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu.sh"
 BENCHMARKS = sorted(p for p in (ROOT / "benchmarks").glob("*.py")
                     if p.stem not in {"__init__", "common", "dlg_reference"})
+# Benchmarks merged from other branches that do not take --device yet (issue 13, section 3): each
+# is an expected failure below, strict, so adding --device to one makes this list shrink.
+NO_DEVICE_YET = {"defence_accuracy", "federation", "imprint", "victims"}
 
 
 def _cpu_only_env() -> dict:
@@ -25,10 +28,12 @@ def test_gpu_script_is_a_dry_run_without_cuda():
     assert done.stdout.startswith("dry run")
     assert "pytest tests -m gpu -p no:nbval" in done.stdout
     named = set(re.findall(r"benchmarks/(\w+)\.py --device cuda", done.stdout))
-    assert named == {p.stem for p in BENCHMARKS}   # every benchmark script, on CUDA
+    assert named == {p.stem for p in BENCHMARKS} - NO_DEVICE_YET   # every benchmark that can, on CUDA
 
 
-@pytest.mark.parametrize("path", BENCHMARKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="no --device yet")) if p.stem in NO_DEVICE_YET
+    else p for p in BENCHMARKS], ids=lambda p: p.stem)
 def test_every_benchmark_takes_device(path):
     source = path.read_text()
     assert "add_device_argument(parser)" in source or '"--device"' in source

@@ -167,7 +167,7 @@ def test_bad_input_raises_clear_errors():
         run(model, target, 0)
     with pytest.raises(ValueError, match="no \\['1.bias'\\]"):
         run(model, {k: v for k, v in target.items() if k != "1.bias"}, 2)
-    with pytest.raises(ValueError, match="labels for a batch"):
+    with pytest.raises(ValueError, match="labels must have shape \\(2,\\)"):
         run(model, target, 2, labels=torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="shape"):
         run(model, {**target, "1.bias": torch.zeros(3)}, 2)

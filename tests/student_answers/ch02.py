@@ -288,6 +288,52 @@ def match_float(x_hat, x):
     return torch.tensor(cols, dtype=torch.float32)
 
 
+# --- 02.impostor: impostor_batch(delta (h×B), X (B×d), T (B×d)) -> X′ closest to T, Δ X′ = Δ X -----
+def impostor_projector(delta, X, T):
+    P = torch.eye(delta.shape[1], dtype=delta.dtype) - torch.linalg.pinv(delta) @ delta
+    return X + P @ (T - X)
+
+
+def impostor_from_target(delta, X, T):
+    return T - torch.linalg.pinv(delta) @ (delta @ (T - X))
+
+
+def impostor_svd_basis(delta, X, T):
+    _, s, vh = torch.linalg.svd(delta.double(), full_matrices=True)
+    rank = int((s > s.max() * max(delta.shape) * torch.finfo(delta.dtype).eps).sum()) if s.numel() else 0
+    N = vh[rank:].T  # B × (B − rank): the null space of Δ
+    return (X.double() + N @ (N.T @ (T - X).double())).to(X.dtype)
+
+
+def impostor_row_space(delta, X, T):
+    P = torch.linalg.pinv(delta) @ delta
+    return X + P @ (T - X)
+
+
+def impostor_target(delta, X, T):
+    return T.clone()
+
+
+def impostor_unchanged(delta, X, T):
+    return X.clone()
+
+
+def impostor_without_pinv(delta, X, T):
+    P = torch.eye(delta.shape[1], dtype=delta.dtype) - delta.T @ delta
+    return X + P @ (T - X)
+
+
+def impostor_forgot_x(delta, X, T):
+    P = torch.eye(delta.shape[1], dtype=delta.dtype) - torch.linalg.pinv(delta) @ delta
+    return X + P @ T
+
+
+def impostor_assumes_full_rank(delta, X, T):
+    _, _, vh = torch.linalg.svd(delta, full_matrices=True)
+    N = vh[delta.shape[0]:].T  # assumes rank h: misses null directions of a rank-deficient Δ
+    return X + N @ (N.T @ (T - X))
+
+
 ANSWERS = {
     "02.gradient": [
         ("Δ X / B", gradient_matrix, True),
@@ -355,5 +401,16 @@ ANSWERS = {
         ("transposed cost, not inverted", match_not_inverted, False),
         ("maximised cost", match_maximise, False),
         ("float permutation", match_float, False),
+    ],
+    "02.impostor": [
+        ("projector I − Δ⁺Δ", impostor_projector, True),
+        ("T minus its row-space part", impostor_from_target, True),
+        ("null-space basis from the SVD, float64", impostor_svd_basis, True),
+        ("row-space projector Δ⁺Δ", impostor_row_space, False),
+        ("the target itself", impostor_target, False),
+        ("the batch unchanged", impostor_unchanged, False),
+        ("I − ΔᵀΔ without a pseudo-inverse", impostor_without_pinv, False),
+        ("X + P T (forgot − X)", impostor_forgot_x, False),
+        ("null space assumed of dimension B − h", impostor_assumes_full_rank, False),
     ],
 }

@@ -1,0 +1,60 @@
+"""Checking an answer the way the server can: recompute the message from it and compare.
+
+An attack sees the model and the message only, so the one test of a reconstruction it can run
+is whether the image (with its label) produces the same message again. A wrong answer — a layer
+below full rank, a solver stopped early, a badly conditioned layer — shows up as a residual far
+above round-off. The residual is taken per parameter tensor (relative), then the worst one, so
+that a small layer whose gradient disagrees is not hidden by a large one that agrees.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from . import _validate as check
+from . import fl
+from .models import last_linear
+
+
+def head_labels(model: nn.Module, grads: Mapping[str, Tensor]) -> Tensor:
+    """Each one-sample message's label from the head's gradient, iDLG's rule (cross-entropy).
+
+    With a bias, ∂ℓ/∂c = p − onehot(y) is negative only at y; without one, the row sums of ∂W,
+    (p − onehot(y))·Σa, are smallest at y when the features a are non-negative (Zhao et al. 2020).
+    Returns an (N,) tensor for N stacked messages (N = 1 for one).
+    """
+    name, head = last_linear(model)
+    if head.bias is not None:
+        (scores,) = check.layer_gradients(grads, name, ("bias",))
+    else:
+        (grad_weight,) = check.layer_gradients(grads, name, ("weight",))
+        scores = grad_weight.sum(-1)
+    return scores.reshape(-1, head.out_features).argmin(-1)
+
+
+def message_residual(model: nn.Module, images: Tensor, labels: Tensor,
+                     grads: Mapping[str, Tensor]) -> Tensor:
+    """max over parameters of ‖g(x̂) − g‖ / ‖g‖ for each of N one-sample messages.
+
+    Args:
+        model: the global model (not changed).
+        images: N × (input shape) reconstructions.
+        labels: N class indices (cross-entropy, as :func:`recon_lib.fl.client_update`).
+        grads: the N messages, stacked along dim 0 (or one message when N = 1).
+
+    Returns:
+        (N,) relative residuals: round-off level (~1e-6 in float32) when the images reproduce
+        the messages, order 1 when they do not. A parameter whose gradient is zero counts
+        relative to the whole message's norm.
+    """
+    parameter = next(model.parameters())
+    recomputed = fl.client_updates(model, images.detach().to(parameter), labels.to(parameter.device))
+    n = len(images)
+    given = {k: grads[k].reshape(n, -1).to(torch.float64) for k in recomputed}
+    errors = torch.stack([(recomputed[k].reshape(n, -1).to(torch.float64) - given[k]).norm(dim=1)
+                          for k in recomputed], 1)
+    norms = torch.stack([given[k].norm(dim=1) for k in recomputed], 1)
+    floor = norms.square().sum(1, keepdim=True).sqrt() * torch.finfo(torch.float64).eps
+    return (errors / torch.maximum(norms, floor).clamp_min(torch.finfo(torch.float64).tiny)).amax(1)
