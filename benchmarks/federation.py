@@ -9,7 +9,9 @@
   ``rl.flower.simulate`` with N virtual SuperNodes (sigmoid MLP 784→16→10, B = 1, MNIST pack);
   the curious server converts every reply into a message and runs chapter 01's closed form on
   it as it arrives. Timed from the server's ``configure_train`` to the end of ``aggregate_train``
-  (Ray's start excluded, reported apart). Each N runs in a fresh process.
+  (Ray's start excluded, reported apart). Each N runs in a fresh process, over
+  ``rl.flower.LocalGrid`` (Flower's loop, no transport) and, when Ray starts, once through
+  ``run_simulation`` too.
 * **Deployment engine**: ``rl.deployment.local_federation(2)`` (a SuperLink and two SuperNodes as
   processes on 127.0.0.1), one ``flwr run`` of one round, the captures attacked; wall time of the
   start, the run and the shutdown.
@@ -54,8 +56,12 @@ def ray_start(attempts: int = 3) -> dict:
     raise RuntimeError(f"ray.init failed {attempts} times ({failed} s)")
 
 
-def throughput(n_clients: int) -> dict:
-    """One FedSGD round of N clients through the curious server, closed form on every reply."""
+def throughput(n_clients: int, engine: str) -> dict:
+    """One FedSGD round of N clients through the curious server, closed form on every reply.
+
+    ``engine="local"``: Flower's loop over ``rl.flower.LocalGrid`` (no transport); ``"ray"``:
+    ``run_simulation``.
+    """
     import recon_lib as rl
 
     setup = rl.flower.Setup(n_clients=n_clients, width=16, batch_size=1, rounds=1)
@@ -66,10 +72,13 @@ def throughput(n_clients: int) -> dict:
         psnr.append(float(rl.metrics.psnr(rl.analytic.reconstruct(model, capture.message).clamp(0, 1), x[0])))
 
     start = time.perf_counter()
-    strategy = rl.flower.simulate(setup, attack=attack, keep_messages=False)
+    if engine == "local":
+        strategy = rl.flower.run_local(setup, attack=attack, keep_messages=False)
+    else:
+        strategy = rl.flower.simulate(setup, attack=attack, keep_messages=False, attempts=1)
     wall = time.perf_counter() - start
     seconds = strategy.seconds[1]
-    return {"clients": n_clients, "captured": len(strategy.captures), "round_s": seconds,
+    return {"clients": n_clients, "engine": engine, "captured": len(strategy.captures), "round_s": seconds,
             "clients_per_s": n_clients / seconds, "wall_s": wall, "min_psnr": min(psnr)}
 
 
@@ -95,9 +104,12 @@ def deployment() -> dict:
             "captured": len(captures), "min_psnr": min(psnr), "processes_left": len(left)}
 
 
-def _child(kind: str, arg: int) -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--clients", str(arg)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+def _child(kind: str, arg: int, engine: str = "local") -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--clients", str(arg), "--engine", engine]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"error": "did not finish within 900 s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:  # recorded, not hidden: Ray may fail to start on a loaded machine
         last = [line for line in done.stderr.splitlines() if line.strip()][-1:] or ["no output"]
@@ -109,11 +121,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--no-deployment", action="store_true")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["ray", "throughput", "deployment"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = {"ray": ray_start, "deployment": deployment}.get(args.child)
-        print(json.dumps(result() if result else throughput(args.clients[0])))
+        print(json.dumps(result() if result else throughput(args.clients[0], args.engine)))
         return
     start = time.perf_counter()
     out: dict = {"ray": _child("ray", 0)}
@@ -123,14 +136,16 @@ def main() -> None:
         ray = out["ray"]
         print(f"Ray start: init {ray['ray_init_s']:.1f} s, shutdown {ray['ray_shutdown_s']:.1f} s")
     out["throughput"] = []
-    for n in args.clients:
-        row = {"clients": n, **_child("throughput", n)}
+    runs = [(n, "local") for n in args.clients]
+    runs += [] if "error" in out["ray"] else [(args.clients[0], "ray")]
+    for n, engine in runs:
+        row = {"clients": n, "engine": engine, **_child("throughput", n, engine)}
         out["throughput"].append(row)
         if "error" in row:
-            print(f"{n:5d} clients: failed ({row['error']})", flush=True)
+            print(f"{n:5d} clients ({engine}): failed ({row['error']})", flush=True)
             continue
-        print(f"{n:5d} clients: {row['clients_per_s']:7.1f} clients/s through the curious server "
-              f"(round {row['round_s']:.1f} s, wall {row['wall_s']:.0f} s with Ray start; "
+        print(f"{n:5d} clients ({engine}): {row['clients_per_s']:7.1f} clients/s through the curious server "
+              f"(round {row['round_s']:.1f} s, wall {row['wall_s']:.0f} s in all; "
               f"closed form ≥ {row['min_psnr']:.0f} dB)", flush=True)
     if not args.no_deployment:
         out["deployment"] = _child("deployment", 2)

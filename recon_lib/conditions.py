@@ -130,7 +130,10 @@ def conv_rank(C: int, d: int, h: int, k: int, s: int = 1, p: int = 0, seed: int 
     d_out = conv_output_width(d, k, s, p, dilation)
     conv.check_svd(h * d_out * d_out, C * d * d, f"conv_rank(C={C}, d={d}, h={h})")
     generator = torch.Generator().manual_seed(check.seed(seed))
-    layer = nn.Conv2d(C, h, k, stride=s, padding=p, dilation=dilation, bias=False, dtype=torch.float64)
+    # skip_init: the default init would draw from the global generator, so the caller's random
+    # state would depend on whether this was called (a grading check caching it drew other cases)
+    layer = nn.utils.skip_init(nn.Conv2d, C, h, k, stride=s, padding=p, dilation=dilation, bias=False,
+                               dtype=torch.float64)
     with torch.no_grad():
         layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator, dtype=torch.float64))
     return int(torch.linalg.matrix_rank(conv.as_matrix(layer, (C, d, d))))

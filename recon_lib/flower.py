@@ -361,6 +361,75 @@ def load_captures(path: str | Path) -> tuple[Setup, list[Capture], dict[int, Sta
             saved["history"])
 
 
+# --- In-process, without Ray: Flower's own loop over a Grid that calls the ClientApp -----------
+class LocalGrid(Grid):
+    """A Flower ``Grid`` whose n nodes run :data:`client_app` in this process, one after another.
+
+    Flower 1.42's ``run_simulation`` has one backend, Ray; this grid is the lighter one: the
+    strategy's real ``start`` loop, real ``Message``/``RecordDict`` objects and the real
+    ``ClientApp`` — only the transport (Ray or gRPC) is left out. Node ``FIRST_NODE + k`` holds
+    partition k.
+    """
+
+    FIRST_NODE = 1000  # node id 1 is the SuperLink's
+
+    def __init__(self, n_nodes: int) -> None:
+        self.n_nodes = check.integer("n_nodes", n_nodes, low=1)
+        self._replies: dict[str, Message] = {}
+
+    def set_run(self, run: Any) -> None:
+        """Nothing to set: one run at a time."""
+
+    @property
+    def run(self) -> Any:
+        """No Run record: messages carry run id 0."""
+        return None
+
+    def create_message(self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str,
+                       ttl: float | None = None) -> Message:
+        """A message to node ``dst_node_id``."""
+        return Message(content=content, message_type=message_type, dst_node_id=dst_node_id, group_id=group_id)
+
+    def get_node_ids(self) -> Iterable[int]:
+        """One id per node."""
+        return list(range(self.FIRST_NODE, self.FIRST_NODE + self.n_nodes))
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        """Run the ClientApp on every message now; keep the replies."""
+        ids = []
+        for message in messages:
+            node = int(message.metadata.dst_node_id)
+            context = Context(run_id=0, node_id=node, state=RecordDict(), run_config={},
+                              node_config={"partition-id": node - self.FIRST_NODE,
+                                           "num-partitions": self.n_nodes})
+            key = f"{len(self._replies)}"
+            self._replies[key] = client_app(message, context)
+            ids.append(key)
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        """The replies of the given messages."""
+        return [self._replies.pop(key) for key in message_ids]
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None
+                         ) -> Iterable[Message]:
+        """Push, then pull: the ClientApps run synchronously."""
+        return self.pull_messages(self.push_messages(messages))
+
+
+def run_local(setup: Setup, attack: Attack | None = None, *, keep_messages: bool = True) -> CuriousFedAvg:
+    """The federation on a :class:`LocalGrid`: Flower's loop and apps, no Ray (starts in no time)."""
+    from flwr.common.constant import SUPERLINK_NODE_ID
+    from flwr.supercore.task_identity import TaskIdentity
+
+    # The identity a ServerApp process gets from its SuperLink (run_simulation sets the same).
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
+    strategy = CuriousFedAvg(setup, attack, keep_messages=keep_messages)
+    with _quiet():
+        _serve(LocalGrid(setup.n_clients), setup, strategy)
+    return strategy
+
+
 # --- In-process simulation ---------------------------------------------------------------------
 def simulate(setup: Setup, attack: Attack | None = None, *, keep_messages: bool = True,
              quiet: bool = True, attempts: int = 3) -> CuriousFedAvg:
@@ -379,10 +448,25 @@ def simulate(setup: Setup, attack: Attack | None = None, *, keep_messages: bool 
             return _simulate_once(setup, attack, keep_messages, quiet)
         except RuntimeError as error:
             if attempt == attempts:
+                if _ray_did_not_start(error):
+                    raise RayStartError(f"Ray did not start in {attempts} tries (its node must register "
+                                        "within 30 s); use run_local on this machine") from error
                 raise
             warnings.warn(f"Flower simulation failed ({error}); starting it again", RuntimeWarning,
                           stacklevel=2)
     raise AssertionError("unreachable")
+
+
+class RayStartError(RuntimeError):
+    """Ray, the only backend of Flower's simulation engine, could not start on this machine."""
+
+
+def _ray_did_not_start(error: BaseException | None) -> bool:
+    while error is not None:
+        if "timed out during startup" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _simulate_once(setup: Setup, attack: Attack | None, keep_messages: bool, quiet: bool) -> CuriousFedAvg:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _validate as check
-from . import analytic, metrics, newton, optimize
+from . import analytic, cnn, metrics, newton, optimize
 from .flower import Setup, State, build_model, local_update, shard, to_message
 
 ATTACKS = ("closed_form", "span", "cnn_exact", "fast", "inverting_gradients")
@@ -81,7 +81,7 @@ def run_attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch
     * ``"closed_form"`` — chapter 01 (:func:`recon_lib.analytic.reconstruct`): one image.
     * ``"span"`` — chapter 02's leaked span + exact batch solver (``gradient_matching`` with the
       ``gauss_newton`` preset and ``span=True``, i.e. :func:`recon_lib.newton.solve_batch`).
-    * ``"cnn_exact"`` — chapter 03's exact CNN inversion (:func:`recon_lib.analytic.invert_cnn`).
+    * ``"cnn_exact"`` — chapter 03's exact CNN inversion (:func:`recon_lib.cnn.invert_cnn`).
     * ``"fast"``, ``"inverting_gradients"`` — chapter 04's gradient matching presets.
 
     Raises:
@@ -93,10 +93,10 @@ def run_attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch
     if kind == "closed_form":
         return analytic.reconstruct(model, message).unsqueeze(0)
     if kind == "cnn_exact":
-        return analytic.invert_cnn(model, message).unsqueeze(0)
+        return cnn.invert_cnn(model, message).unsqueeze(0)
     if kind == "span":  # labels read from the head as counts: repeated labels allowed
         return newton.solve_batch(model, dict(message), batch_size, seed=seed).images
-    extra: dict[str, Any] = {} if steps is None else {"steps": steps}  # optional overrides
+    extra: dict[str, Any] = {} if steps is None else {"steps": steps}
     return optimize.gradient_matching(model, message, batch_size, preset=kind, seed=seed, progress=False,
                                       **extra).images
 

@@ -270,11 +270,12 @@ def federation(_: str) -> str:
         f"{seconds(ray['ray_init_s'])} ({len(ray.get('failed_tries_s', []))} failed tries before) |"))
     for row in report["throughput"]:
         if "error" in row:
-            lines.append(f"| {row['clients']} clients through the curious server | failed: {row['error']} |")
+            lines.append(f"| {row['clients']} clients ({row.get('engine', 'ray')}) through the curious "
+                         f"server | failed: {row['error']} |")
             continue
-        lines.append(f"| {row['clients']} clients, one FedSGD round through the curious server, closed "
-                     f"form on every reply | {rate(row['clients_per_s'])} clients/s (round "
-                     f"{seconds(row['round_s'])}, {seconds(row['wall_s'])} with Ray's start) |")
+        lines.append(f"| {row['clients']} clients ({row.get('engine', 'ray')}), one FedSGD round through "
+                     f"the curious server, closed form on every reply | {rate(row['clients_per_s'])} "
+                     f"clients/s (round {seconds(row['round_s'])}, {seconds(row['wall_s'])} in all) |")
     if "deployment" in report:
         d = report["deployment"]
         if "error" in d:

@@ -6,7 +6,7 @@
 Outputs (figures included) are stored in the files, so a reader sees them before running
 anything, and nbval compares a fresh run against exactly these outputs. Widget state is not
 stored (a widget needs a live kernel anyway; its text fallback stays), figures are drawn at the
-dpi set in ``notebooks/matplotlibrc`` and stored as 256-colour PNGs: ``notebooks/`` stays under
+dpi set in ``notebooks/matplotlibrc`` and stored as 128-colour PNGs: ``notebooks/`` stays under
 2 MB (nbval does not compare images).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ DEFAULT_FOLDERS = ("notebooks", "solutions")
 
 
 def slim_figures(notebook: nbformat.NotebookNode) -> None:
-    """Re-encode each stored PNG figure with a 256-colour palette when that is smaller (about 3×)."""
+    """Re-encode each stored PNG figure with a 128-colour palette when that is smaller (about 3×)."""
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
@@ -38,7 +38,7 @@ def slim_figures(notebook: nbformat.NotebookNode) -> None:
                 continue
             original = base64.b64decode(data["image/png"])
             buffer = io.BytesIO()
-            Image.open(io.BytesIO(original)).convert("RGB").quantize(256).save(buffer, "PNG", optimize=True)
+            Image.open(io.BytesIO(original)).convert("RGB").quantize(128).save(buffer, "PNG", optimize=True)
             if buffer.tell() < len(original):
                 data["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
 

