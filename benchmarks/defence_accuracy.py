@@ -2,6 +2,7 @@
 
     python benchmarks/defence_accuracy.py                 # 10 seeds, 20 rounds (chapter 07's quick lab)
     python benchmarks/defence_accuracy.py --seeds 20 --rounds 100
+    python benchmarks/defence_accuracy.py --device cuda   # defence_accuracy_cuda.json
 
 The chapter trains each defended model once (one seed) and scores it on 100 test digits, which is
 too little to rank defences by accuracy. This script repeats the training of chapter 07's lab
@@ -9,7 +10,8 @@ too little to rank defences by accuracy. This script repeats the training of cha
 its *off* and *recommended* settings and for the undefended baseline, on ``--seeds`` seeds (seed s
 draws the initial model and the clients' batches and noise), and reports the mean accuracy with a
 95 % Student-t interval over seeds. No attack runs here. Writes
-``benchmarks/results/defence_accuracy.json``. Times are from a shared machine; never asserted.
+``benchmarks/results/defence_accuracy.json`` (``defence_accuracy_cuda.json`` with ``--device cuda``:
+the lab's data and model on the GPU). Times are from a shared machine; never asserted.
 """
 from __future__ import annotations
 
@@ -26,10 +28,9 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks import common  # noqa: E402
 from recon_lib import defences as D  # noqa: E402
 from recon_lib import privacy_utility as PU  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "defence_accuracy.json"
 
 
 def interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -50,12 +51,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0, 1, ...)")
     parser.add_argument("--rounds", type=int, default=20, help="federated training rounds")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    common.add_device_argument(parser)
     args = parser.parse_args()
+    device = common.chosen_device(args.device)
+    results = common.results_path("defence_accuracy", device)
     torch.set_num_threads(args.threads)
+    common.synchronize(device)
     start = time.perf_counter()
     accuracies: dict[tuple[str | None, float], list[float]] = {key: [] for key in settings_to_run()}
     for seed in range(args.seeds):
-        lab = PU.mnist_lab(rounds=args.rounds, seed=seed)
+        lab = PU.mnist_lab(rounds=args.rounds, seed=seed, device=device)
         for name, strength in accuracies:
             row = PU.measure(name, strength, lab, attacks=(), seed=seed)
             accuracies[name, strength].append(row["accuracy"])
@@ -65,13 +70,15 @@ def main() -> None:
         rows.append(dict(defence=name or "none", strength=strength, mean=mean, ci95=[low, high],
                          accuracies=values))
         print(f"{name or 'none':20s} {strength:>6g}  accuracy {mean:.3f}  95 % CI [{low:.3f}, {high:.3f}]")
+    common.synchronize(device)
     total = time.perf_counter() - start
-    command = f"python benchmarks/defence_accuracy.py --seeds {args.seeds} --rounds {args.rounds}"
+    command = f"python benchmarks/defence_accuracy.py --seeds {args.seeds} --rounds {args.rounds}" + \
+        (f" --device {args.device}" if args.device != "cpu" else "")
     settings = dict(seeds=args.seeds, rounds=args.rounds, n_test=100, lab="mnist_lab(width=8)",
                     threads=args.threads, torch=torch.__version__, machine=platform.machine(),
-                    total_seconds=total, command=command)
-    RESULTS.write_text(json.dumps(dict(settings=settings, rows=rows), indent=1))
-    print(f"total {total:.0f} s; wrote {RESULTS.relative_to(ROOT)}")
+                    total_seconds=total, command=command, device=device.type, where=common.machine(device))
+    results.write_text(json.dumps(dict(settings=settings, rows=rows), indent=1))
+    print(f"total {total:.0f} s; wrote {results.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

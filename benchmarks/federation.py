@@ -2,6 +2,7 @@
 
     python benchmarks/federation.py                      # 10, 100, 1000 clients + deployment
     python benchmarks/federation.py --clients 10 --no-deployment
+    python benchmarks/federation.py --device cuda        # attacks on a GPU: federation_cuda.json
 
 * **Ray start**: ``ray.init`` + ``ray.shutdown`` alone, in a fresh process (Flower 1.42's simulation
   engine has no other backend).
@@ -16,12 +17,18 @@
   processes on 127.0.0.1), one ``flwr run`` of one round, the captures attacked; wall time of the
   start, the run and the shutdown.
 
-Prints a table and writes ``benchmarks/results/federation.json``. Times come from a shared,
+With ``--device cuda`` the curious server's attack (the closed form on every reply) runs on the
+GPU; Flower's clients, Ray's workers and the deployment engine's SuperLink/SuperNode processes
+stay on the CPU (they are separate processes that train on CPU tensors).
+
+Prints a table and writes ``benchmarks/results/federation.json`` (``federation_cuda.json`` on
+CUDA). Times come from a shared,
 loaded 2-core machine unless you run it on a quiet one; they are reported, never asserted.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import platform
@@ -32,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results" / "federation.json"
+from benchmarks import common  # noqa: E402
 
 
 def ray_start(attempts: int = 3) -> dict:
@@ -56,11 +63,11 @@ def ray_start(attempts: int = 3) -> dict:
     raise RuntimeError(f"ray.init failed {attempts} times ({failed} s)")
 
 
-def throughput(n_clients: int, engine: str) -> dict:
+def throughput(n_clients: int, engine: str, device: str = "cpu") -> dict:
     """One FedSGD round of N clients through the curious server, closed form on every reply.
 
     ``engine="local"``: Flower's loop over ``rl.flower.LocalGrid`` (no transport); ``"ray"``:
-    ``run_simulation``.
+    ``run_simulation``. The attack runs on ``device``; the clients on the CPU.
     """
     import recon_lib as rl
 
@@ -69,17 +76,21 @@ def throughput(n_clients: int, engine: str) -> dict:
 
     def attack(model, capture):
         x, _ = rl.flower.shard(setup, capture.partition, capture.server_round)
-        psnr.append(float(rl.metrics.psnr(rl.analytic.reconstruct(model, capture.message).clamp(0, 1), x[0])))
+        # a copy: the server's own model stays on the CPU for aggregation
+        model, message = common.on(device, copy.deepcopy(model), capture.message)
+        image = rl.analytic.reconstruct(model, message).clamp(0, 1)
+        psnr.append(float(rl.metrics.psnr(image, x[0].to(device))))
 
     start = time.perf_counter()
     if engine == "local":
         strategy = rl.flower.run_local(setup, attack=attack, keep_messages=False)
     else:
         strategy = rl.flower.simulate(setup, attack=attack, keep_messages=False, attempts=1)
+    common.synchronize(device)
     wall = time.perf_counter() - start
     seconds = strategy.seconds[1]
     return {"clients": n_clients, "engine": engine, "captured": len(strategy.captures), "round_s": seconds,
-            "clients_per_s": n_clients / seconds, "wall_s": wall, "min_psnr": min(psnr)}
+            "clients_per_s": n_clients / seconds, "wall_s": wall, "min_psnr": min(psnr), "device": device}
 
 
 def deployment() -> dict:
@@ -104,8 +115,9 @@ def deployment() -> dict:
             "captured": len(captures), "min_psnr": min(psnr), "processes_left": len(left)}
 
 
-def _child(kind: str, arg: int, engine: str = "local") -> dict:
-    command = [sys.executable, __file__, "--child", kind, "--clients", str(arg), "--engine", engine]
+def _child(kind: str, arg: int, engine: str = "local", device: str = "cpu") -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--clients", str(arg), "--engine", engine,
+               "--device", device]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
@@ -120,13 +132,16 @@ def _child(kind: str, arg: int, engine: str = "local") -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--no-deployment", action="store_true")
+    parser.add_argument("--no-deployment", action="store_true",
+                        help="skip the deployment engine (its SuperLink/SuperNodes run on the CPU always)")
     parser.add_argument("--engine", choices=["local", "ray"], default="local", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["ray", "throughput", "deployment"], help=argparse.SUPPRESS)
+    common.add_device_argument(parser)
     args = parser.parse_args()
+    device = common.chosen_device(args.device)
     if args.child:
         result = {"ray": ray_start, "deployment": deployment}.get(args.child)
-        print(json.dumps(result() if result else throughput(args.clients[0], args.engine)))
+        print(json.dumps(result() if result else throughput(args.clients[0], args.engine, device.type)))
         return
     start = time.perf_counter()
     out: dict = {"ray": _child("ray", 0)}
@@ -139,7 +154,7 @@ def main() -> None:
     runs = [(n, "local") for n in args.clients]
     runs += [] if "error" in out["ray"] else [(args.clients[0], "ray")]
     for n, engine in runs:
-        row = {"clients": n, "engine": engine, **_child("throughput", n, engine)}
+        row = {"clients": n, "engine": engine, **_child("throughput", n, engine, device.type)}
         out["throughput"].append(row)
         if "error" in row:
             print(f"{n:5d} clients ({engine}): failed ({row['error']})", flush=True)
@@ -159,9 +174,11 @@ def main() -> None:
     from importlib.metadata import version
     out["settings"] = {"command": "python benchmarks/federation.py " + " ".join(sys.argv[1:]),
                        "seconds": time.perf_counter() - start, "flwr": version("flwr"), "ray": version("ray"),
-                       "torch": version("torch"), "machine": platform.processor() or platform.machine()}
-    RESULTS.write_text(json.dumps(out, indent=1))
-    print(f"wrote {RESULTS}")
+                       "torch": version("torch"), "machine": platform.processor() or platform.machine(),
+                       "device": device.type, "where": common.machine(device)}
+    results = common.results_path("federation", device)
+    results.write_text(json.dumps(out, indent=1))
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":

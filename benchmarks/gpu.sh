@@ -23,6 +23,10 @@ COMMANDS=(
   "$PYTHON benchmarks/datasets_load.py --device cuda"
   "$PYTHON benchmarks/grading_checks.py --device cuda --repeats 2"
   "$PYTHON benchmarks/notebooks.py --device cuda --conditions learner-quiet"
+  "$PYTHON benchmarks/defence_accuracy.py --device cuda --seeds 3 --rounds 20"
+  "$PYTHON benchmarks/imprint.py --device cuda --seeds 3"
+  "$PYTHON benchmarks/victims.py --device cuda --engine replay --seeds 2 --steps 200"
+  "$PYTHON benchmarks/federation.py --device cuda --clients 10 100 --no-deployment"
 )
 
 if [ "${1:-}" = "--dry-run" ] || ! $PYTHON -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then

@@ -38,6 +38,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import chosen_device  # noqa: E402
 from scripts.notebook_env import STORED_OUTPUT_ENV  # noqa: E402
 
 CONDITIONS = ("learner-quiet", "learner-busy", "ci-quiet", "ci-busy")
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="chapter 00, learner-quiet only")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        chosen_device("cuda")  # a clear exit where PyTorch sees no GPU, before any kernel starts
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     wanted = ["00"] if args.smoke else args.notebooks
     if wanted:

@@ -28,6 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import recon_lib as rl  # noqa: E402
+from benchmarks.common import chosen_device  # noqa: E402
 from recon_lib import benchmark as bm  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -43,7 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=list(bm.METHODS), choices=list(bm.METHODS),
                         help="methods to run (default: all)")
     parser.add_argument("--kinds", nargs="+", default=list(rl.datasets.NAMES), choices=rl.datasets.NAMES)
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    parser.add_argument("--device", default=None, choices=("cpu", "cuda"),
+                        help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--workers", type=int, default=1,
                         help="CPU processes attacking side by side, threads shared among them (default 1)")
     parser.add_argument("--name", default="table", help="output file stem")
@@ -68,7 +70,7 @@ def chosen_settings(args: argparse.Namespace) -> bm.Settings:
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     chosen = chosen_settings(args)
-    device = rl.device() if args.device is None else torch.device(args.device)
+    device = rl.device() if args.device is None else chosen_device(args.device)
     start = time.perf_counter()
     table = bm.run_profile(chosen, args.kinds, device, workers=args.workers, names=args.methods)
     total = time.perf_counter() - start

@@ -272,12 +272,13 @@ def recover(model: nn.Module, grads: Mapping[str, Tensor], *, batch_size: int | 
     candidates = (dw / safe.unsqueeze(1) * occupied.unsqueeze(1)).reshape(-1, *imprint.in_shape)
     index = occupied.nonzero().flatten()
     in_bin = imprint.bin_of(candidates[index]) == index  # a mixture with weights of both signs leaves
-    predicted = _predicted_bias(model, candidates[index]) if len(index) else torch.zeros(0, 1)
+    predicted = (_predicted_bias(model, candidates[index]) if len(index)
+                 else torch.zeros(0, 1, device=db.device))
     ratio = predicted / db[index].unsqueeze(1)  # = the scale for the right label of a lone image
     scale = batch_size if batch_size is not None else _infer_scale(ratio[in_bin])
     # |c(x̂, y) − S·Δb_k| against the largest bin's S·|Δb|: a lone image with a tiny δ still counts
     error = (predicted - scale * db[index].unsqueeze(1)).abs() / (max(scale, 1) * float(db.abs().max()))
-    best, labels = torch.zeros(0), torch.zeros(0, dtype=torch.long)
+    best, labels = torch.zeros(0, device=db.device), torch.zeros(0, dtype=torch.long, device=db.device)
     if len(index):
         best, labels = error.min(1).values, error.min(1).indices
     good = in_bin & (best < VERIFY_RTOL) & (scale > 0)

@@ -168,14 +168,15 @@ class Row:
 
 
 def measure(row: Row, seeds: Sequence[int], *, history: Mapping[int, State] | None = None,
-            steps: int | None = None) -> dict:
+            steps: int | None = None, device: torch.device | str = "cpu") -> dict:
     """Run one row over ``seeds``; per-image PSNR/SSIM, recovered fractions and diagnostics.
 
     With ``row.server_round > 0`` the model is the run's global model of that round (``history``,
     trained with ``row.setup.seed``) and each seed is another client and round of private data;
     otherwise each seed draws a fresh model θ₀ and fresh private data.
     An attack that raises (its condition fails) recovers nothing: its images count as 0 dB and
-    the reason is recorded.
+    the reason is recorded. The client's local training runs on the CPU (as a Flower client
+    does here); the captured message, the model and the attack then move to ``device``.
     """
     psnrs: list[float] = []
     ssims: list[float] = []
@@ -186,6 +187,8 @@ def measure(row: Row, seeds: Sequence[int], *, history: Mapping[int, State] | No
         model = global_model(setup, history, row.server_round)
         partition = int(seed) % setup.n_clients
         message, x, _ = client_message(model, setup, partition, row.server_round + 1 + 1000 * int(seed))
+        model, x = model.to(device), x.to(device)
+        message = {name: value.to(device) for name, value in message.items()}
         extras.append(diagnostics(model, message))
         try:
             images = run_attack(row.attack, model, message, setup.batch_size, steps=steps, seed=int(seed))

@@ -11,6 +11,9 @@ text between is replaced, everything else is left alone. Blocks:
 * ``notebook-times``: every condition of ``notebooks.json`` and the slowest cell;
 * ``performance``: one row per benchmark figure, CPU beside GPU (``<name>_cuda.json``, written
   by ``benchmarks/gpu.sh``), with the command that produced it.
+* ``victims``, ``federation``: chapter 08's tables (``victims.json``, ``federation.json``);
+* ``table-full``, ``table-full-runs``: chapter 06's full-profile table and its runs (``table_full*``);
+* ``defences``: chapter 07's summary (``defences.json``, ``benchmarks/defences.py``).
 
 A result file that does not exist gives "not measured", never a stale number.
 """
@@ -287,9 +290,146 @@ def federation(_: str) -> str:
     return f"\n`{report['settings']['command']}`\n\n" + "\n".join(lines) + "\n"
 
 
+# --- chapter 06 ----------------------------------------------------------------------------------
+TABLE_FULL = ("table_full", "table_full_fast")
+TABLE_COLUMNS = {"closed_form": ("closed form (biased FC)", 1e3, "ms"),
+                 "cnn_exact": ("exact CNN inversion", 1, "s"),
+                 "stabilised": ("`stabilised` preset (formerly `paper`), DLG LeNet", 1, "s"),
+                 "fast": ("`fast` preset, DLG LeNet", 1, "s")}
+OPTIMISATION = ("stabilised", "fast")
+
+
+def _significant(value: float) -> str:
+    """One significant digit below 1, two from 1 on (620, 24, 5.3, 0.4, 0.008)."""
+    if value <= 0 or not math.isfinite(value):
+        return f"{value:g}"
+    places = (1 if value < 1 else 2) - 1 - math.floor(math.log10(value))
+    return f"{round(value, places):.{max(places, 0)}f}"
+
+
+def _table_full_rows() -> dict[tuple[str, str], list[dict]]:
+    """{(method, kind): rows} of every ``table_full*.csv``."""
+    import csv
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for name in TABLE_FULL:
+        path = RESULTS / f"{name}.csv"
+        for row in (csv.DictReader(path.open()) if path.exists() else []):
+            groups.setdefault((row["method"], row["kind"]), []).append(row)
+    return groups
+
+
+def _mean_std(rows: list[dict], key: str) -> tuple[float, float]:
+    values = [float(r[key]) for r in rows]
+    mean = sum(values) / len(values)
+    return mean, (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+
+
+def table_full(_: str) -> str:
+    """Chapter 06's full-profile table from ``table_full*.csv`` (``benchmarks/table.py``): PSNR mean ±
+    std / SSIM / seconds per image, and the flat guess (mean 10·log10(1 / pixel variance), from the
+    contrast column of the optimisation rows, the images those searches ran on)."""
+    groups = _table_full_rows()
+    if not groups:
+        return f"\n{NOT_MEASURED}: run `RECON_PROFILE=full python benchmarks/table.py`\n\n"
+    kinds = list(dict.fromkeys(kind for _, kind in groups))
+    lines = ["| kind (size) | " + " | ".join(c[0] for c in TABLE_COLUMNS.values()) + " | flat guess |",
+             "|---" * (len(TABLE_COLUMNS) + 2) + "|"]
+    for kind in kinds:
+        first = next(rows for (_, k), rows in groups.items() if k == kind)[0]
+        cells = [f"{kind}{'*' if first['status'] == 'STAND-IN' else ''} ({first['size']})"]
+        for method, (_, scale, unit) in TABLE_COLUMNS.items():
+            rows = groups.get((method, kind))
+            if not rows:
+                cells.append("–")
+                continue
+            psnr, spread = _mean_std(rows, "psnr")
+            ssim, time_ = _mean_std(rows, "ssim")[0], _mean_std(rows, "seconds")[0]
+            cells.append(f"{psnr:.1f} ± {spread:.1f} / {ssim:.2f} / {_significant(time_ * scale)} {unit}")
+        searched = next((groups[m, kind] for m in OPTIMISATION if (m, kind) in groups), [first])
+        flat = sum(10 * math.log10(1 / float(r["contrast"]) ** 2) for r in searched) / len(searched)
+        lines.append("| " + " | ".join(cells) + f" | {flat:.1f} |")
+    return "\n" + "\n".join(lines) + "\n\n"
+
+
+def table_full_runs(_: str) -> str:
+    """The command and wall time of each stored full-profile run (``table_full*.json``)."""
+    lines, total = ["| command | wall time |", "|---|---|"], 0.0
+    for name in TABLE_FULL:
+        report = load(name)
+        if report is None:
+            lines.append(f"| `{name}` | {NOT_MEASURED} |")
+            continue
+        command = report["command"]
+        if "--methods" not in command:  # older runs stored the command without its methods
+            methods = " ".join(dict.fromkeys(r["method"] for r in _summary(report)))
+            command = command.replace(" --name", f" --methods {methods} --name")
+        total += report["total_seconds"]
+        imagenet = [r["seconds_mean"] for r in _summary(report)
+                    if r["kind"] == "imagenet" and r["method"] in OPTIMISATION]
+        per_image = f"; ImageNet {_significant(imagenet[0])} s per image" if imagenet else ""
+        lines.append(f"| `{command}` | {report['total_seconds']:.0f} s "
+                     f"({report['total_seconds'] / 60:.1f} min{per_image}) |")
+    return "\n" + "\n".join(lines) + f"\n\nSo the whole full table takes **{total / 60:.0f} min** in all.\n"
+
+
+def _summary(report: dict) -> list[dict]:
+    """The run's summary rows (stored as a list, or as its Python repr by older runs)."""
+    import ast
+
+    summary = report.get("summary", [])
+    return ast.literal_eval(summary) if isinstance(summary, str) else summary
+
+
+# --- chapter 07 ----------------------------------------------------------------------------------
+DEFENCE_ROWS = {"dp": ("DP-SGD (Opacus, C = 1)", "σ = {:g}"), "prune": ("top-k pruning", "ratio {:g}"),
+                "quantize": ("quantisation", "{:g} bits"),
+                "batch": ("larger local batch", "B = {:g} (> h = {h})"),
+                "secure_aggregation": ("secure aggregation", "N = {:g} clients"),
+                "local_steps": ("FedAvg local steps", "E = {:g}")}
+
+
+def _attack_cells(row: dict) -> str:
+    """PSNR/SSIM of the three attacks: PSNR shown up to 99 dB (beyond, round-off), 1 decimal below 20 dB."""
+    cells = []
+    for attack in ("closed_form", "span", "optimisation"):
+        psnr, ssim = min(row[f"psnr_{attack}"], 99.0), row[f"ssim_{attack}"]
+        cells.append(f"{psnr:.0f} dB" if psnr >= 20 else f"{psnr:.1f} dB")
+        cells[-1] += " / " + f"{ssim:.2f}".replace("-0.00", "0.00")
+    return " | ".join(cells)
+
+
+def defences(_: str) -> str:
+    """Chapter 07's summary from ``defences.json`` (``benchmarks/defences.py``): no defence, clipping
+    alone (DP-SGD at σ = 0), then every defence at its recommended setting."""
+    report = load("defences")
+    if report is None:
+        return f"\n{NOT_MEASURED}: run `python benchmarks/defences.py --threads 1`\n"
+    s, rows = report["settings"], report["rows"]
+    h = int(re.search(r"width=(\d+)", s["lab"]).group(1))  # type: ignore[union-attr]
+    plain = next(r for r in rows if r["defence"] == "prune" and r["strength"] == 0)  # the message as sent
+    baseline = next(r for r in rows if r["defence"] == "none")
+    clipped = next(r for r in rows if r["defence"] == "dp" and r["strength"] == 0)
+    lines = ["| defence | setting | closed form PSNR/SSIM | span attack | optimisation attack "
+             "| test accuracy | ε (δ = 1e-5) |", "|---|---|---|---|---|---|---|",
+             f"| none | — | {_attack_cells(plain)} | {baseline['accuracy']:.2f} | — |",
+             f"| clipping only (C = 1) | σ = 0 | {_attack_cells(clipped)} | {clipped['accuracy']:.2f} | — |"]
+    for r in (r for r in rows if r.get("recommended")):
+        title, setting = DEFENCE_ROWS[r["defence"]]
+        epsilon = "—" if r["epsilon"] is None else f"{r['epsilon']:.1f}"
+        lines.append(f"| {title} | {setting.format(r['strength'], h=h)} | {_attack_cells(r)} | "
+                     f"{r['accuracy']:.2f} | {epsilon} |")
+    mode = "Smoke" if s.get("smoke") else "Full"
+    return (f"\n{mode} profile of `python benchmarks/defences.py --threads {s['threads']}` "
+            f"({s['total_seconds']:.0f} s): MNIST sample pack, sigmoid\nMLP 784→{h}→10, {s['n_clients']} "
+            f"clients × 40 digits, batch {s['batch_size']}, {s['rounds']} FedSGD rounds; attacks "
+            f"{s['steps']} steps with the true labels.\n\n" + "\n".join(lines) + "\n\n")
+
+
 BLOCKS: dict[str, Callable[[str], str]] = {"course-map": course_map, "notebook-times": notebook_times,
                                            "performance": performance, "victims": victims,
-                                           "federation": federation}
+                                           "federation": federation, "defences": defences,
+                                           "table-full": table_full, "table-full-runs": table_full_runs}
 
 
 def render(text: str) -> str:

@@ -54,6 +54,10 @@ def test_measure_records_a_failed_condition_as_not_recovered() -> None:
     out = victims.measure(row, [0, 1])
     assert out["frac_20db"] == 0 and out["n_failed"] == 2 and "ReLU" in out["failures"][0]
     ok = victims.measure(victims.Row("t", "sigmoid", victims.MNIST, "closed_form"), [0, 1, 2])
+    # benchmarks/victims.py passes --device through; on the CPU (the default) nothing changes
+    on_cpu = victims.measure(victims.Row("t", "sigmoid", victims.MNIST, "closed_form"), [0, 1, 2],
+                             device="cpu")
+    assert on_cpu["psnr"] == ok["psnr"]
     assert ok["frac_40db"] == 1 and len(ok["psnr"]) == 3 and ok["dead_units"] == 0 and ok["rank_dw"] == 1
 
 

@@ -14,7 +14,7 @@ BENCHMARKS = sorted(p for p in (ROOT / "benchmarks").glob("*.py")
                     if p.stem not in {"__init__", "common", "dlg_reference"})
 # Benchmarks merged from other branches that do not take --device yet (issue 13, section 3): each
 # is an expected failure below, strict, so adding --device to one makes this list shrink.
-NO_DEVICE_YET = {"defence_accuracy", "federation", "imprint", "victims"}
+NO_DEVICE_YET: set[str] = set()
 
 
 def _cpu_only_env() -> dict:
@@ -45,3 +45,12 @@ def test_pytest_without_nbval_parses_its_options():
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, env=_cpu_only_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "test_quick_is_the_default" in done.stdout
+
+
+@pytest.mark.parametrize("stem", ["defence_accuracy", "federation", "imprint", "victims", "table", "notebooks"])
+def test_cuda_asked_without_cuda_is_a_clear_error(stem):
+    path = ROOT / "benchmarks" / f"{stem}.py"
+    done = subprocess.run([sys.executable, str(path), "--device", "cuda"], capture_output=True, text=True,
+                          cwd=ROOT, env=_cpu_only_env(), timeout=300)
+    assert done.returncode != 0
+    assert "--device cuda: PyTorch sees no CUDA device" in done.stderr

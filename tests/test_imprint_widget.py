@@ -1,6 +1,7 @@
 """Chapter 09 explorer and measurement functions (recon_lib.widgets.malicious), without a browser."""
 import matplotlib
 import pytest
+import torch
 
 from recon_lib import imprint
 from recon_lib.widgets import malicious
@@ -62,3 +63,14 @@ def test_running_mean_of_messages_is_the_secure_aggregate():
     row = malicious.run_case(16, 2, clients=3, seed=4)
     found = imprint.recover(planted, stacked)
     assert len(found.images) > 0 and torch.allclose(row["x_hat"], found.images.float(), atol=1e-5)
+
+
+def test_device_cpu_gives_what_the_default_gives():
+    """benchmarks/imprint.py passes --device through; on the CPU nothing changes."""
+    on_cpu = malicious.run_case(32, 8, seed=3, device="cpu")
+    assert on_cpu["fraction"] == malicious.run_case(32, 8, seed=3)["fraction"]
+    assert on_cpu["x"].device.type == "cpu"
+    assert malicious.span_bound(4, width=8, device="cpu") == 1.0
+    assert malicious.trap_case(8, width=256, device=torch.device("cpu")) == malicious.trap_case(8, width=256)
+    dp = malicious.dp_case(0.0, batch=4, device="cpu")
+    assert dp["fraction"] == malicious.dp_case(0.0, batch=4)["fraction"]

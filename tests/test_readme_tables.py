@@ -60,3 +60,49 @@ def test_gpu_results_sit_beside_the_cpu_ones(results):
         (results / f"{name}.json").write_text(json.dumps(report))
     line = next(line for line in rt.render(README).splitlines() if "one 3×32×32 image" in line)
     assert "8 µs" in line and "2 µs" in line and "`cmd cpu`" in line
+
+
+def test_defences_block_reads_no_defence_clipping_and_the_recommended_settings(results):
+    plain = dict(psnr_closed_form=153.1, ssim_closed_form=1.0, psnr_span=12.34, ssim_span=-0.003,
+                 psnr_optimisation=93.0, ssim_optimisation=1.0)
+    rows = [dict(defence="none", strength=0.0, accuracy=0.78, epsilon=None),
+            dict(defence="prune", strength=0.0, accuracy=0.7, epsilon=None, recommended=False, **plain),
+            dict(defence="dp", strength=0.0, accuracy=0.8, epsilon=None, recommended=False, **plain),
+            dict(defence="dp", strength=1.0, accuracy=0.58, epsilon=15.97, recommended=True, **plain),
+            dict(defence="batch", strength=16.0, accuracy=0.79, epsilon=None, recommended=True, **plain)]
+    settings = dict(lab="mnist_lab(width=8)", threads=1, total_seconds=183.7, n_clients=10, batch_size=8,
+                    rounds=100, steps=300)
+    (results / "defences.json").write_text(json.dumps(dict(settings=settings, rows=rows)))
+    text = rt.defences("")
+    assert "(184 s)" in text and "784→8→10" in text and "100 FedSGD rounds" in text
+    assert "| none | — | 99 dB / 1.00 | 12.3 dB / 0.00 | 93 dB / 1.00 | 0.78 | — |" in text
+    assert "| clipping only (C = 1) | σ = 0 |" in text and "| 0.80 | — |" in text
+    assert "| DP-SGD (Opacus, C = 1) | σ = 1 |" in text and "| 0.58 | 16.0 |" in text
+    assert "| larger local batch | B = 16 (> h = 8) |" in text
+    assert "ratio" not in text   # pruning's off row is the plain message, not a table row
+
+
+def test_defences_block_without_results_says_not_measured(results):
+    assert rt.NOT_MEASURED in rt.defences("old 99 dB") and "99 dB" not in rt.defences("old 99 dB")
+
+
+def test_table_full_blocks_read_the_csv_and_the_runs(results):
+    header = "method,kind,status,image,seed,size,seconds,mse,psnr,ssim,tv,contrast,unknowns\n"
+    (results / "table_full.csv").write_text(
+        header + "closed_form,mnist,real,0,0,1×28×28,2e-05,0,150,1.0,0,0.1,784\n"
+        "closed_form,mnist,real,1,0,1×28×28,4e-05,0,154,1.0,0,0.1,784\n"
+        "stabilised,kmnist,STAND-IN,0,0,1×28×28,623.4,0,9.0,0.031,0,0.1,784\n")
+    (results / "table_full.json").write_text(json.dumps(dict(
+        command="RECON_PROFILE=full python benchmarks/table.py --workers 2 --name table_full",
+        total_seconds=2732.6, summary=str([dict(method="stabilised", kind="imagenet", seconds_mean=623.4)]))))
+    rows = rt.table_full("")
+    assert "| mnist (1×28×28) | 152.0 ± 2.8 / 1.00 / 0.03 ms | – | – | – | 20.0 |" in rows
+    assert "| kmnist* (1×28×28) | – | – | 9.0 ± 0.0 / 0.03 / 620 s | – | 20.0 |" in rows
+    runs = rt.table_full_runs("")
+    assert "--methods stabilised --name table_full` | 2733 s (45.5 min; ImageNet 620 s per image) |" in runs
+    assert "| `table_full_fast` | not measured |" in runs and "**46 min** in all" in runs
+
+
+def test_significant_digits():
+    assert [rt._significant(v) for v in (623.4, 24.4, 5.2512, 2.04, 0.398, 0.00826)] == \
+        ["620", "24", "5.3", "2.0", "0.4", "0.008"]

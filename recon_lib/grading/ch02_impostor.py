@@ -3,7 +3,8 @@
 ``02.impostor``: for h < B the h × B matrix Δ has a null space, and X′ᵀ = Xᵀ + P (Tᵀ − Xᵀ),
 P = I − Δ⁺Δ, is the batch closest to a target T that sends the same first-layer gradient
 (1/B) Δ X′ᵀ; reference :func:`recon_lib.conditions.same_gradient_batch`. Cases: real MNIST
-batches of fresh random clients, mostly h < B, and one with h ≥ B, where the only such batch is X.
+batches of fresh random clients, mostly h < B, one with a dead unit (rank Δ < h, so the null space
+is larger than B − h), and one with h ≥ B, where the only such batch is X.
 """
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ def impostor(answer: Callable, n_cases: int) -> None:
         h = cases.randint(1, size - 1) if index % 4 != 3 else size + cases.randint(0, 2)
         client = _client(size, h)
         delta, x = client.delta.double(), client.x.flatten(1).double()
+        dead = index % 4 == 1 and h >= 2
+        if dead:  # a dead unit (δ = 0, e.g. a ReLU that never fired): rank Δ = h − 1 < h
+            delta[0] = 0
         pool = _digits(client.x.shape[-1])
         target = pool[torch.randperm(len(pool))[:size]].flatten(1).double()
-        case = client.case + (" (h < B)" if h < size else " (h ≥ B)")
+        case = client.case + (" (h < B)" if h < size else " (h ≥ B)") + (", unit 0 dead" if dead else "")
         got = expect_tensor(ask(answer, delta, x, target, case=case), x.shape, case).double()
         want = conditions.same_gradient_batch(delta, x, target)
         sent, same = delta @ got, delta @ x
@@ -41,7 +45,7 @@ def impostor(answer: Callable, n_cases: int) -> None:
             fail(message or "your X′ does not send the same first-layer gradient as X: Δ X′ᵀ ≠ Δ Xᵀ. "
                  "Move X only along directions n of ℝᴮ with Δ n = 0.", case)
         if h < size and torch.allclose(got, x, atol=1e-9) and not torch.allclose(want, x, atol=1e-6):
-            fail("you returned X unchanged. With h < B, Δ has a null space of dimension B − h: "
+            fail("you returned X unchanged. With h < B, Δ has a null space of dimension at least B − h: "
                  "move X towards T within it.", case)
         expect_close(got, want, "your X′ sends the same gradient, but it is not the closest such batch "
                      "to T", case, atol=1e-6, rtol=1e-6)

@@ -29,18 +29,21 @@ def victim(shape: tuple[int, ...], seed: int = 0, width: int = 32, classes: int 
 
 
 def run_case(bins: int, batch: int, statistic: str = "brightness", data: str = "cifar100", *,
-             clients: int = 1, side: int | None = None, seed: int = 0) -> dict:
+             clients: int = 1, side: int | None = None, seed: int = 0,
+             device: torch.device | str = "cpu") -> dict:
     """Plant ``bins`` units, send it to ``clients`` clients of ``batch`` images each, attack.
+
+    Everything (images, planted model, messages, attack) sits on ``device``.
 
     Returns:
         ``{"x", "x_hat" (recovered, matched to their originals), "psnr" (per recovered image),
         "fraction" (of all clients' images at ≥ 40 dB), "alone" (fraction truly alone in its bin),
         "expected" (binomial), "collisions", "seconds" (the attack only), "bins", "batch", …}``.
     """
-    x, y = imprint.sample_batch(data, batch * clients, seed=seed, side=side)
+    x, y = (t.to(device) for t in imprint.sample_batch(data, batch * clients, seed=seed, side=side))
     shape = tuple(x.shape[1:])
     classes = max(100, int(y.max()) + 1)  # CIFAR-100 fine labels; ImageNet class ids up to 999
-    planted = imprint.attach(victim(shape, seed, classes=classes), shape, bins, statistic, seed)
+    planted = imprint.attach(victim(shape, seed, classes=classes).to(device), shape, bins, statistic, seed)
     # secure aggregation: the server sees only the mean of the clients' messages (one client at a
     # time here, so 64 clients of a 1024-bin layer fit in memory; rl.defences.secure_aggregate is
     # the same mean over a stacked tensor, as the tests check)
@@ -65,15 +68,15 @@ def run_case(bins: int, batch: int, statistic: str = "brightness", data: str = "
 
 
 def span_bound(batch: int, width: int = 32, data: str = "cifar100", seed: int = 0,
-               side: int | None = None) -> float:
+               side: int | None = None, device: torch.device | str = "cpu") -> float:
     """Fraction of the batch an honest server could at best rebuild from a ``width``-unit layer.
 
     Each image's projection onto the leaked span (``rl.span.batch_span``) is the best any
     span attack can return; it is exact (≥ 40 dB) for the whole batch when B ≤ h and for none
     of it once B > h (the span has only h of the B directions).
     """
-    x, y = imprint.sample_batch(data, batch, seed=seed, side=side)
-    model = victim(tuple(x.shape[1:]), seed, width, classes=max(100, int(y.max()) + 1))
+    x, y = (t.to(device) for t in imprint.sample_batch(data, batch, seed=seed, side=side))
+    model = victim(tuple(x.shape[1:]), seed, width, classes=max(100, int(y.max()) + 1)).to(device)
     message = fl.client_update(model.double(), x.double(), y)
     basis = span.batch_span(message["1.weight"], message["1.bias"], batch)
     flat = x.double().flatten(1)
@@ -82,12 +85,12 @@ def span_bound(batch: int, width: int = 32, data: str = "cifar100", seed: int = 
 
 
 def dp_case(sigma: float, bins: int = 128, batch: int = 16, *, clip: float = 1.0, gain: float = imprint.GAIN,
-            seed: int = 0) -> dict:
+            seed: int = 0, device: torch.device | str = "cpu") -> dict:
     """The imprint against DP-SGD (chapter 07's ``rl.defences.dp_update``, Opacus): per-sample
     clipping to ``clip`` and noise σ·clip. Returns the verified fraction and the best PSNR of the
     raw candidates of bins that truly held one image (what the server could at most get)."""
-    x, y = imprint.sample_batch("cifar100", batch, seed=seed)
-    planted = imprint.attach(victim((3, 32, 32), seed), (3, 32, 32), bins, seed=seed, gain=gain)
+    x, y = (t.to(device) for t in imprint.sample_batch("cifar100", batch, seed=seed))
+    planted = imprint.attach(victim((3, 32, 32), seed).to(device), (3, 32, 32), bins, seed=seed, gain=gain)
     generator = torch.Generator().manual_seed(seed)
     message = defences.dp_update(planted, x, y, clip=clip, noise_multiplier=sigma, generator=generator)
     found = imprint.recover(planted, message, batch_size=batch)
@@ -100,15 +103,20 @@ def dp_case(sigma: float, bins: int = 128, batch: int = 16, *, clip: float = 1.0
             "median_raw_psnr": float(raw.median()) if len(raw) else float("nan")}
 
 
-def trap_case(batch: int, width: int = 1024, rate: float = 0.02, seed: int = 0) -> dict:
-    """Trap weights (Boenisch et al. 2023) in an ordinary ReLU MLP: fraction of the batch caught."""
+def trap_case(batch: int, width: int = 1024, rate: float = 0.02, seed: int = 0,
+              device: torch.device | str = "cpu") -> dict:
+    """Trap weights (Boenisch et al. 2023) in an ordinary ReLU MLP: fraction of the batch caught.
+
+    The client's update runs on ``device``; the recovery reads the candidates back on the CPU.
+    """
     x, y = imprint.sample_batch("cifar100", batch, seed=seed)
     torch.manual_seed(seed)
     model = imprint.trap(models.mlp((3, 32, 32), [width, 64], 100, activation="relu"), seed, rate=rate)
+    model, x, y = model.to(device), x.to(device), y.to(device)
     found = imprint.recover_trapped(model, fl.client_update(model, x, y))
     if len(found) == 0:
         return {"batch": batch, "width": width, "rate": rate, "fraction": 0.0, "returned": 0}
-    distance = torch.cdist(found.flatten(1).float(), x.flatten(1))
+    distance = torch.cdist(found.flatten(1).float(), x.flatten(1).cpu())
     psnr = 10 * torch.log10(x[0].numel() / distance.min(1).values.square())
     exact = distance.argmin(1)[psnr >= EXACT_DB].unique().numel()
     return {"batch": batch, "width": width, "rate": rate, "fraction": exact / batch, "returned": len(found)}
