@@ -59,7 +59,7 @@ def pack(images: np.ndarray, labels, classes, scale: float = 255.0) -> dict[str,
 
 def save(out: Path, kind: str, arrays: dict[str, np.ndarray]) -> None:
     """Write one compressed pack file and report its size."""
-    np.savez_compressed(out / f"{kind}.npz", **arrays)  # type: ignore[arg-type]  # numpy stub  # numpy stub
+    np.savez_compressed(out / f"{kind}.npz", **arrays)  # type: ignore[arg-type]  # numpy stub
     images = arrays["images"]
     size = os.path.getsize(out / f"{kind}.npz")
     print(f"{kind:9s} {str(images.shape):22s} {size / 1e3:8.1f} kB")
