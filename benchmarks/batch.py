@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import recon_lib as rl  # noqa: E402
 from benchmarks import common  # noqa: E402
 
-METHODS = {
+METHODS: dict[str, dict[str, Any]] = {
     "span + LM": dict(preset="gauss_newton", span=True),
     "span + L-BFGS": dict(preset=None, span=True, steps=1000, tol=1e-13),
     "unconstrained L-BFGS": dict(preset=None, span=False, steps=1000, tol=1e-13),

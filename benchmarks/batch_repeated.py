@@ -48,11 +48,12 @@ def on(device: torch.device, batch: batches.Batch) -> batches.Batch:
 
 
 def one_case(case: dict, batch_size: int, trials: int, digits, labels,
-             device: torch.device = torch.device("cpu")) -> dict:
+             device: torch.device = common.CPU) -> dict:
     """Attack ``trials`` fresh batches with each method; scores per image, time per batch."""
     h = case["h_per_image"] * batch_size
-    rows = {NAMES[m]: dict(seconds=[], psnr=[], alone=[]) for m in METHODS}
-    warm = on(device, batches.client_batch(digits, labels, batch_size, h, seed=999, labeling=case["labeling"]))
+    rows: dict[str, dict[str, list]] = {NAMES[m]: dict(seconds=[], psnr=[], alone=[]) for m in METHODS}
+    warm = on(device, batches.client_batch(digits, labels, batch_size, h, seed=999,
+                                           labeling=case["labeling"]))
     for method in METHODS:
         batches.attack(warm, method, labels=case["labels"])
     for trial in range(trials):
@@ -76,10 +77,11 @@ def share(values: list[bool]) -> float | None:
 
 def summary(row: dict) -> dict:
     hits = [p >= 30 for p in row["psnr"]]
+    pairs = list(zip(hits, row["alone"], strict=True))
     return dict(median_seconds=statistics.median(row["seconds"]), images=len(hits),
                 share_30db=share(hits), share_40db=share([p >= 40 for p in row["psnr"]]),
-                share_30db_label_unique=share([hit for hit, a in zip(hits, row["alone"]) if a]),
-                share_30db_label_shared=share([hit for hit, a in zip(hits, row["alone"]) if not a]),
+                share_30db_label_unique=share([hit for hit, a in pairs if a]),
+                share_30db_label_shared=share([hit for hit, a in pairs if not a]),
                 min_psnr_db=min(row["psnr"]))
 
 

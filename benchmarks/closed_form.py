@@ -23,7 +23,8 @@ enough (≥ 2 ms) that the clock's resolution does not matter; on CUDA each loop
 synchronisation. Beside the wall time, the CPU time of this process (``time.process_time``):
 on a machine shared with other processes it leaves out the time spent waiting for a core.
 The bare division ∂W₁ / ∂b₁ of the same message is timed as the floor any attack pays. The
-targets (one image ≤ 10 µs through ``reconstruct``, ≥ 50 % of copy bandwidth) are printed with the figures. On a shared 2-core machine use ``--threads 1``: two
+targets (one image ≤ 10 µs through ``reconstruct``, ≥ 50 % of copy bandwidth) are printed with
+the figures. On a shared 2-core machine use ``--threads 1``: two
 torch threads competing with other processes made DLG ~30x slower there (thread
 oversubscription), which is no fault of either attack.
 """
@@ -135,7 +136,8 @@ def dlg_baseline(image: torch.Tensor, label: int, steps: int, width: int | None 
     if width is None:
         model, model_name = rl.models.lenet_dlg(image.shape, n_classes=100), "LeNet-DLG 3x32x32-100"
     else:
-        model, model_name = rl.models.mlp(image.shape, [width], n_classes=100), f"MLP 3072-{width}-100 sigmoid"
+        model = rl.models.mlp(image.shape, [width], n_classes=100)
+        model_name = f"MLP 3072-{width}-100 sigmoid"
     model, image = model.to(device), image.to(device)
     message = rl.fl.client_update(model, image[None], torch.tensor([label], device=device))
     result = run_dlg(model, message, image.shape, n_classes=100, steps=steps, seed=0)
@@ -167,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dlg-steps", type=int, default=None, help="L-BFGS steps (default 300)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--skip-dlg", action="store_true", help="parts (a) and (b) only")
-    parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/closed_form[_cuda].json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/closed_form[_cuda].json")
     common.add_device_argument(parser)
     args = parser.parse_args(argv)
     device = common.chosen_device(args.device).type
@@ -195,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{cpu / bare:.1f}x the bare division (target <= {TARGET_SECONDS * 1e6:.0f} µs: "
           f"{'met' if closed <= TARGET_SECONDS else 'NOT met'} on the wall clock)")
     print(f"batched inversion vs a plain copy of the same tensor, worst N: {worst_share:.0%} of the copy's "
-          f"bandwidth on the wall clock, {worst_cpu_share:.0%} in CPU time (target >= {TARGET_COPY_SHARE:.0%}: "
+          f"bandwidth on the wall clock, {worst_cpu_share:.0%} in CPU time "
+          f"(target >= {TARGET_COPY_SHARE:.0%}: "
           f"{'met' if worst_share >= TARGET_COPY_SHARE else 'NOT met'} on the wall clock)")
     if ratio is not None:
         print(f"DLG / closed form time ratio: {ratio:.3g}x (DLG on LeNet {rows[-2]['seconds']:.1f} s)")

@@ -6,11 +6,14 @@ import os
 import platform
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
+M = TypeVar("M", bound=nn.Module)
 RESULTS = Path(__file__).resolve().parent / "results"
+CPU = torch.device("cpu")  # the default device of the measuring functions
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +43,7 @@ def synchronize(device: torch.device | str) -> None:
         torch.cuda.synchronize()
 
 
-def on(device: torch.device | str, model: nn.Module, message: Mapping[str, Tensor]
-       ) -> tuple[nn.Module, dict[str, Tensor]]:
+def on(device: torch.device | str, model: M, message: Mapping[str, Tensor]) -> tuple[M, dict[str, Tensor]]:
     """The victim's model and message moved to ``device`` (the model is moved in place)."""
     return model.to(device), {k: v.to(device) for k, v in message.items()}
 

@@ -59,7 +59,8 @@ def headline(x: torch.Tensor, kernel_size: int, repeats: int) -> dict:
     model = rl.models.cnn(shape, [4, 5], 10, kernel_size=kernel_size, padding=kernel_size // 2).to(x.device)
     grads = rl.fl.client_update(model, x, torch.tensor([3], device=x.device))
     before = peak_rss_mb()  # model, message and image are in memory; the attack adds the rest
-    times, stages = [], None
+    times: list[float] = []
+    stages: list = []
     for _ in range(repeats):
         start = time.perf_counter()
         stages = rl.analytic.invert_cnn_stages(model, grads, shape)
@@ -71,7 +72,8 @@ def headline(x: torch.Tensor, kernel_size: int, repeats: int) -> dict:
             "seconds": statistics.median(times), "best_seconds": min(times), "repeats": repeats,
             "iterations": [info.iterations for _, _, info in stages[1:]],
             "psnr_db": float(rl.metrics.psnr(image, x[0])), "ssim": float(rl.metrics.ssim(image, x[0])),
-            "max_abs_error": float((image - x[0]).abs().max()), "peak_rss_mb": peak_rss_mb(), "peak_rss_before_attack_mb": before,
+            "max_abs_error": float((image - x[0]).abs().max()), "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_before_attack_mb": before,
             "dense_matrix_gb": 4 * 4 * shape[1] * shape[2] * x[0].numel() / 1e9}
 
 
@@ -102,7 +104,7 @@ def at_the_bound(x: torch.Tensor, budgets: list[int]) -> list[dict]:
     grads = rl.fl.client_update(model, x, torch.tensor([3], device=x.device))
     rows = []
     for weight_grads in (False, True):
-        row = {"weight_grads": weight_grads}
+        row: dict[str, float] = {"weight_grads": weight_grads}
         for budget in budgets:
             start = time.perf_counter()
             with warnings.catch_warnings():  # a budget too small to converge is what this measures
@@ -146,15 +148,18 @@ def main() -> None:
     size, repeats, budgets = (32, 1, [20, 60]) if args.smoke else (224, 5, [100, 300, 1000])
     x, _ = rl.datasets.load("imagenet", n=1, size=size)
     x = x.to(device)
-    results = {"device": device.type, "command": " ".join(["python benchmarks/conv.py", *sys.argv[1:]]), "threads": args.threads, "torch": torch.__version__,
+    results = {"device": device.type, "command": " ".join(["python benchmarks/conv.py", *sys.argv[1:]]),
+               "threads": args.threads, "torch": torch.__version__,
                "machine": platform.processor() or platform.machine(), "smoke": args.smoke,
                "image": f"rl.datasets.load('imagenet', n=1, size={size})",
                "headline_3x3": headline(x, 3, repeats), "headline_5x5": headline(x, 5, repeats),
                "conditioning_5x5": conditioning(x, [3, 4, 5, 6], budgets),
                "at_the_bound_weight_grads": at_the_bound(x, budgets),
                "lenet_weight_grads": lenet(1 if args.smoke else 3, device)}
-    print(f"(a,b) invert_cnn, 3×{size}×{size} ImageNet photo, sigmoid CNN 3→4→5 same convs, {args.threads} thread(s)")
-    print(f"{'kernel':>7} {'bounds':>7} {'seconds':>8} {'iters':>10} {'PSNR dB':>8} {'SSIM':>6} {'peak RSS MB':>12}")
+    print(f"(a,b) invert_cnn, 3×{size}×{size} ImageNet photo, sigmoid CNN 3→4→5 same convs, "
+          f"{args.threads} thread(s)")
+    print(f"{'kernel':>7} {'bounds':>7} {'seconds':>8} {'iters':>10} {'PSNR dB':>8} {'SSIM':>6} "
+          f"{'peak RSS MB':>12}")
     for key in ("headline_3x3", "headline_5x5"):
         r = results[key]
         print(f"{r['kernel_size']:>5}x{r['kernel_size']} {str(r['bounds']):>7} {r['seconds']:8.2f} "
@@ -171,7 +176,8 @@ def main() -> None:
     print(f"{'equations':>22} " + " ".join(f"{'dB@' + str(b):>8} {'s@' + str(b):>7}" for b in budgets))
     for row in results["at_the_bound_weight_grads"]:
         name = "forward + weight grad" if row["weight_grads"] else "forward only"
-        print(f"{name:>22} " + " ".join(f"{row[f'psnr_db@{b}']:8.1f} {row[f'seconds@{b}']:7.2f}" for b in budgets))
+        print(f"{name:>22} " + " ".join(f"{row[f'psnr_db@{b}']:8.1f} {row[f'seconds@{b}']:7.2f}"
+                                        for b in budgets))
     r = results["lenet_weight_grads"]
     print(f"\n(e) DLG LeNet 3×32×32, closed form with weight-gradient equations: {r['seconds']:.2f} s, "
           f"{r['psnr_db']:.1f} dB, CGLS iterations per conv {r['iterations']}")

@@ -10,6 +10,7 @@ the GPU (``.to(device)``, synchronised).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -36,20 +37,22 @@ def median_ms(call, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def measure(repeats: int, device: torch.device = torch.device("cpu")) -> list[dict]:
+def load(name: str, device: torch.device, size: int | None = None) -> None:
+    """Load the kind ``name`` and move its images to ``device``: what a chapter pays."""
+    rl.datasets.load(name, size=size)[0].to(device)
+    common.synchronize(device)
+
+
+def measure(repeats: int, device: torch.device = common.CPU) -> list[dict]:
     rows = []
     for name in rl.datasets.NAMES:
         x, _ = rl.datasets.load(name)
-
-        def load(**size: int) -> None:
-            rl.datasets.load(name, **size)[0].to(device)
-            common.synchronize(device)
         pack = rl.datasets.DATA_DIR / f"{name}.npz"
         rows.append({
             "name": name, "shape": list(x.shape),
             "pack_kB": round(pack.stat().st_size / 1e3, 1) if pack.exists() else None,
-            "native_ms": round(median_ms(load, repeats), 2),
-            "size32_ms": round(median_ms(lambda: load(size=32), repeats), 2),
+            "native_ms": round(median_ms(functools.partial(load, name, device), repeats), 2),
+            "size32_ms": round(median_ms(functools.partial(load, name, device, size=32), repeats), 2),
         })
     return rows
 
@@ -71,7 +74,8 @@ def main() -> None:
     out.write_text(json.dumps({"machine": platform.platform(), "torch": torch.__version__,
                                "threads": torch.get_num_threads(), "repeats": repeats,
                                "device": device.type, "rows": rows,
-                               "command": " ".join(["python benchmarks/datasets_load.py", *sys.argv[1:]])}, indent=2) + "\n")
+                               "command": " ".join(["python benchmarks/datasets_load.py", *sys.argv[1:]])},
+                              indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -54,7 +54,8 @@ def format_row(row: dict) -> str:
     """One aligned line: defence, strength, PSNR/SSIM per attack, accuracy, ε, seconds."""
     cells = [f"{min(row.get(f'psnr_{k}', math.nan), 99):5.1f}/{row.get(f'ssim_{k}', math.nan):5.2f}"
              for k in PU.ATTACKS]
-    eps = "inf" if math.isinf(row["epsilon"]) else ">1000" if row["epsilon"] > 1000 else f"{row['epsilon']:.2f}"
+    epsilon = row["epsilon"]
+    eps = "inf" if math.isinf(epsilon) else ">1000" if epsilon > 1000 else f"{epsilon:.2f}"
     mark = "*" if row.get("recommended") else " "
     return (f"{row['defence']:<19}{mark}{row['knob']:<20} {row['strength']:>7g} {cells[0]:>12} "
             f"{cells[1]:>12} {cells[2]:>12} {row['accuracy']:>6.2f} {eps:>8} {row['seconds']:>7.1f}")

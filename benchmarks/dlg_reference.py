@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -51,7 +52,7 @@ def gradient_distance(model: nn.Module, dummy_x: Tensor, dummy_label: Tensor,
     dummy_loss = F.cross_entropy(prediction, F.softmax(dummy_label, dim=-1))
     params = [p for p in model.parameters() if p.requires_grad]
     dummy_grads = torch.autograd.grad(dummy_loss, params, create_graph=True)
-    return sum(((g - t) ** 2).sum() for g, t in zip(dummy_grads, targets))
+    return cast(Tensor, sum(((g - t) ** 2).sum() for g, t in zip(dummy_grads, targets, strict=True)))
 
 
 def run_dlg(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[int],
@@ -69,7 +70,8 @@ def run_dlg(model: nn.Module, grads: Mapping[str, Tensor], in_shape: Sequence[in
 
     Returns:
         ``dict(image=C×H×W tensor, label=int (argmax of the soft label), losses=list of the
-        gradient distance at the start of each step, then the final one, seconds=wall time of the optimisation)``.
+        gradient distance at the start of each step, then the final one, seconds=wall time of the
+        optimisation)``.
     """
     if steps < 1 or n_classes < 1:
         raise ValueError(f"steps and n_classes must be positive, got {steps} and {n_classes}")

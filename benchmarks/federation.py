@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import platform
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def ray_start(attempts: int = 3) -> dict:
     for _ in range(attempts):
         start = time.perf_counter()
         try:
-            ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            ray.init(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         except Exception:  # noqa: BLE001 - Ray raises a bare Exception when its node times out
             failed.append(time.perf_counter() - start)
             ray.shutdown()

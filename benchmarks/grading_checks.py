@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import nbformat
@@ -35,7 +38,7 @@ from benchmarks import common  # noqa: E402
 CHECK = "rl.grading.check("
 
 
-def solution_functions() -> dict[str, tuple[str, object]]:
+def solution_functions() -> dict[str, tuple[str, Callable[..., Any]]]:
     """{task id: (function name, function)} from every solution notebook.
 
     Runs each notebook's code cells up to its first task (the setup: imports, data) and then
@@ -68,11 +71,11 @@ def measure(repeats: int) -> list[dict]:
     """One row per task; a seed on which the solution itself fails its check is recorded too."""
     rows = []
     for task_id, (name, function) in solution_functions().items():
-        first = seconds(lambda: grading.check(task_id, function))
+        first = seconds(functools.partial(grading.check, task_id, function))
         times, failed = [], []
         for seed in range(1, repeats + 1):
             try:
-                times.append(seconds(lambda: grading.check(task_id, function, seed=seed)))
+                times.append(seconds(functools.partial(grading.check, task_id, function, seed=seed)))
             except grading.WrongAnswer:
                 failed.append(seed)
         n_cases = grading.tasks()[task_id].n_cases
@@ -100,7 +103,8 @@ def main() -> None:
     out.write_text(json.dumps({"machine": platform.platform(), "torch": torch.__version__,
                                "threads": torch.get_num_threads(), "repeats": repeats,
                                "device": device.type, "rows": rows,
-                               "command": " ".join(["python benchmarks/grading_checks.py", *sys.argv[1:]])}, indent=2) + "\n")
+                               "command": " ".join(["python benchmarks/grading_checks.py", *sys.argv[1:]])},
+                              indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
     broken = {r["task"]: r["solution_fails_seeds"] for r in rows if r["solution_fails_seeds"]}
     if broken:  # a check that rejects its own solution would also reject a right learner

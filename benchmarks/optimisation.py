@@ -48,6 +48,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -64,7 +65,7 @@ UNSEEN_KINDS = ("faces", "imagenet", "wbc", "fmri")
 INITS = ("dlg", "pytorch")
 
 
-def target(seeds: list[int], size: int, steps: int, device: torch.device = torch.device("cpu")) -> dict:
+def target(seeds: list[int], size: int, steps: int, device: torch.device = common.CPU) -> dict:
     """Published DLG vs our best preset on the same victims and images, in one run."""
     reference, ours = [], []
     for s in seeds:
@@ -137,7 +138,8 @@ def unseen(seeds: list[int], size: int, steps: int, reference_seeds: int, busy: 
            device: torch.device, kinds: tuple[str, ...] = UNSEEN_KINDS) -> dict:
     """Our best preset on every unseen victim, the published loop on a subset, one condition."""
     loop = busy_core(busy)
-    ours, reference = [], []
+    ours: list[dict[str, Any]] = []
+    reference: list[dict[str, Any]] = []
     try:
         for kind in kinds:
             for init in INITS:
@@ -231,11 +233,12 @@ def main() -> None:
     device = common.chosen_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    seeds, size, steps = (list(range(2)), 8, 5) if args.smoke else (list(range(args.seeds)), args.size, args.steps)
+    seeds, size, steps = ((list(range(2)), 8, 5) if args.smoke
+                          else (list(range(args.seeds)), args.size, args.steps))
     parts = args.parts.split(",")
-    report = dict(seeds=len(seeds), size=size, threads=torch.get_num_threads(), torch=torch.__version__,
-                  machine=platform.platform(), device=device.type,
-                  command=" ".join(["python benchmarks/optimisation.py", *sys.argv[1:]]))
+    report: dict[str, Any] = dict(seeds=len(seeds), size=size, threads=torch.get_num_threads(),
+                                  torch=torch.__version__, machine=platform.platform(), device=device.type,
+                                  command=" ".join(["python benchmarks/optimisation.py", *sys.argv[1:]]))
     if "unseen" in parts:
         conditions = {"no": [False], "yes": [True], "both": [False, True]}[args.busy]
         report["unseen"] = []

@@ -21,6 +21,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -48,14 +49,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1,
                         help="CPU processes attacking side by side, threads shared among them (default 1)")
     parser.add_argument("--name", default="table", help="output file stem")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default benchmarks/results)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="output folder (default benchmarks/results)")
     return parser.parse_args(argv)
 
 
 def chosen_settings(args: argparse.Namespace) -> bm.Settings:
     """The profile's settings with the command-line overrides applied."""
     chosen = bm.settings(args.profile)
-    changes = {}
+    changes: dict[str, Any] = {}
     if args.n is not None:
         changes.update(n=args.n, optimisation_n=args.n)
     if args.seeds is not None:

@@ -7,6 +7,7 @@ lose information and raise with the reason (:data:`NOT_INVERTIBLE`). Add an acti
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -53,9 +54,10 @@ def _tanh_inverse(_: nn.Module, a: Tensor) -> Tensor:
 
 @register_inverse(nn.LeakyReLU)
 def _leaky_relu_inverse(module: nn.Module, a: Tensor) -> Tensor:
-    if module.negative_slope <= 0:
-        raise ValueError(f"negative_slope={module.negative_slope} makes leaky ReLU not invertible")
-    return torch.where(a >= 0, a, a / module.negative_slope)
+    slope = cast(nn.LeakyReLU, module).negative_slope  # the registry dispatches on the type
+    if slope <= 0:
+        raise ValueError(f"negative_slope={slope} makes leaky ReLU not invertible")
+    return torch.where(a >= 0, a, a / slope)
 
 
 @register_inverse(nn.Identity)

@@ -19,6 +19,7 @@ import importlib
 import math
 from collections.abc import Mapping, Sequence
 from math import prod
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +40,7 @@ from .models import (  # noqa: F401
 # [0, 1] pixels); wider layers use torch's cascaded sum, whose error does not grow with h.
 MATMUL_MAX_UNITS = 16
 # Layer types that ``reconstruct`` cannot invert in closed form, and where the course goes next.
-HANDLED_ELSEWHERE = {
+HANDLED_ELSEWHERE: dict[type[nn.Module], str] = {
     nn.Conv2d: "a convolution comes first: chapter 03 inverts it (rl.analytic.invert_cnn)",
     nn.Conv1d: "a convolution comes first: chapter 03 discusses conv layers",
 }
@@ -225,7 +226,7 @@ MOVED = {"recover_label": "labels", "recover_labels": "labels", "recover_label_c
          "invert_cnn": "cnn", "invert_cnn_stages": "cnn"}
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     """``rl.analytic.invert_cnn`` and the other :data:`MOVED` names, from their new module.
 
     Lazy so that this module (a lower layer) never imports the higher ones at import time.

@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.nn.grad import conv2d_input
 
 from . import _validate as check
 from . import geometry
@@ -44,22 +46,25 @@ def _pair(value: int | Sequence[int]) -> tuple[int, int]:
 
 def _int_padding(layer: nn.Conv2d) -> tuple[int, int]:
     """The layer's zero padding as integers; string paddings ('valid', odd 'same') resolved."""
-    if layer.padding == "valid":
+    padding = layer.padding
+    if padding == "valid":
         return 0, 0
-    if layer.padding == "same":
+    if padding == "same":
         reach = [d * (k - 1) for d, k in zip(layer.dilation, layer.kernel_size, strict=True)]
         if any(r % 2 for r in reach):
             raise TypeError("padding='same' with an even kernel pads asymmetrically, which the "
                             "course does not support; use an odd kernel or integer padding")
         return reach[0] // 2, reach[1] // 2
-    return _pair(layer.padding)
+    if isinstance(padding, str):  # nn.Conv2d accepts no other string; kept for the type checker
+        raise ValueError(f"padding={padding!r} is not 'valid', 'same' or integers")
+    return _pair(padding)
 
 
 def layer_geometry(layer: nn.Conv2d) -> dict[str, tuple[int, int]]:
     """Kernel size k, stride s, integer padding p and dilation of a conv layer, per axis, as the
     keyword arguments of :mod:`recon_lib.geometry` (``geometry.kernel_bound(shape, **…)``)."""
-    return {"k": tuple(layer.kernel_size), "s": tuple(layer.stride), "p": _int_padding(layer),
-            "dilation": tuple(layer.dilation)}
+    return {"k": _pair(layer.kernel_size), "s": _pair(layer.stride), "p": _int_padding(layer),
+            "dilation": _pair(layer.dilation)}
 
 
 def check_layer(layer: nn.Module) -> nn.Conv2d:
@@ -111,8 +116,10 @@ class ConvMap:
     @classmethod
     def of(cls, layer: nn.Module, in_shape: Sequence[int]) -> ConvMap:
         """Check ``layer`` and ``in_shape`` and wrap them."""
-        out_shape(check_layer(layer), in_shape)
-        return cls(layer, tuple(int(s) for s in in_shape))
+        conv = check_layer(layer)
+        out_shape(conv, in_shape)  # checks that in_shape is (C, H, W)
+        channels, height, width = (int(s) for s in in_shape)
+        return cls(conv, (channels, height, width))
 
     @property
     def out_shape(self) -> Shape:
@@ -140,7 +147,7 @@ class ConvMap:
             flipped = weight.flip(2, 3).transpose(0, 1)
             return F.conv2d(y, flipped, None, padding=[r - p for r, p in zip(reach, padding, strict=True)],
                             dilation=self.layer.dilation)
-        return torch.nn.grad.conv2d_input((y.shape[0], *self.in_shape), weight, y, **self._args())
+        return conv2d_input((y.shape[0], *self.in_shape), weight, y, **self._args())
 
 
 # Dense helpers refuse what would take minutes: as_matrix up to 5·10⁷ entries (400 MB in
@@ -170,7 +177,7 @@ def as_matrix(layer: nn.Module, in_shape: Sequence[int]) -> Tensor:
     check.limit(f"as_matrix on in_shape {conv.in_shape} ({n_out}×{n_in} matrix)", n_in * n_out,
                 DENSE_MAX_ENTRIES, " entries", "as_matrix is for small demos; use rl.conv.ConvMap "
                 "(matrix-free) for larger inputs")
-    basis = torch.eye(n_in, dtype=layer.weight.dtype, device=layer.weight.device)
+    basis = torch.eye(n_in, dtype=conv.layer.weight.dtype, device=conv.layer.weight.device)
     return conv.apply(basis.reshape(n_in, *conv.in_shape)).reshape(n_in, n_out).T
 
 
@@ -216,6 +223,7 @@ def solve(layer: nn.Module, y: Tensor, in_shape: Sequence[int], tol: float = 1e-
             (:class:`WeightGradMap`) are stacked under A x = y, scaled to the same norm.
     """
     conv = ConvMap.of(layer, in_shape)
+    layer = conv.layer
     if y.ndim != 4 or tuple(y.shape[1:]) != conv.out_shape:
         raise ValueError(f"y must be N×{'×'.join(map(str, conv.out_shape))} for this layer and "
                          f"in_shape {conv.in_shape}, got {tuple(y.shape)}")
@@ -270,10 +278,12 @@ def conv_stack(model: nn.Module, in_shape: Sequence[int]) -> tuple[list[Stage], 
             return stages, *_linear_after(children[index + 1:], stages, name)
         if isinstance(module, nn.Conv2d):
             check_layer(module)
-            stages.append(Stage(name, module, nn.Identity(), shape, out_shape(module, shape)))
-            shape = stages[-1].out_shape
+            out = out_shape(module, shape)  # checks that shape is (C, H, W)
+            stages.append(Stage(name, module, nn.Identity(), cast(Shape, shape), out))
+            shape = out
         elif stages and isinstance(stages[-1].activation, nn.Identity) and _is_activation(module):
-            stages[-1] = Stage(stages[-1].name, stages[-1].conv, module, stages[-1].in_shape, shape)
+            last = stages[-1]
+            stages[-1] = Stage(last.name, last.conv, module, last.in_shape, last.out_shape)
         else:
             raise TypeError(f"layer {name} ({type(module).__name__}) is not supported between the input "
                             "and the first Linear: use Conv2d, one activation per conv, then Flatten"
@@ -290,9 +300,9 @@ def _linear_after(rest: list[tuple[str, nn.Module]], stages: list[Stage],
                   flatten_name: str) -> tuple[str, nn.Linear]:
     if not stages:
         raise TypeError("the model has no Conv2d before Flatten; use rl.analytic.reconstruct")
-    if not rest or not isinstance(rest[0][1], nn.Linear):
+    name, linear = rest[0] if rest else (flatten_name, None)
+    if not isinstance(linear, nn.Linear):
         raise TypeError(f"layer {flatten_name} (Flatten) must be followed by an nn.Linear")
-    name, linear = rest[0]
     if linear.in_features != prod(stages[-1].out_shape):
         raise ValueError(f"in_shape gives {prod(stages[-1].out_shape)} features after the convs "
                          f"but Linear {name} takes {linear.in_features}: wrong in_shape?")
@@ -334,7 +344,7 @@ def condition_number(layer: nn.Module, in_shape: Sequence[int], dense: bool | No
         check_svd(prod(conv.out_shape), prod(conv.in_shape), f"in_shape {conv.in_shape}")
         values = torch.linalg.svdvals(as_matrix(layer, in_shape).to(torch.float64))
     else:
-        if layer.out_channels < layer.in_channels:
+        if conv.layer.out_channels < conv.layer.in_channels:
             return float("inf")
         values = fourier_singular_values(layer, in_shape[1:]).to(torch.float64)
     return float(values.max() / values.min())

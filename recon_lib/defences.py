@@ -53,8 +53,9 @@ def add_noise(message: Mapping[str, Tensor], std: float,
     """
     check.message(message)
     std = check.nonnegative("std", std)
-    where = {} if generator is None else {"device": generator.device}  # draw where the generator lives
-    return {name: g + std * torch.randn(g.shape, generator=generator, dtype=g.dtype, **where).to(g.device)
+    where = None if generator is None else generator.device  # draw where the generator lives
+    return {name: g + std * torch.randn(g.shape, generator=generator, dtype=g.dtype,
+                                        device=where).to(g.device)
             for name, g in message.items()}
 
 

@@ -169,8 +169,12 @@ def local_federation(n_nodes: int = 2, *, startup_timeout: float = 120.0,
         keep_home: a folder for the Flower home and logs (default: a temporary one, deleted).
     """
     n_nodes = check.integer("n_nodes", n_nodes, low=1)
-    made = tempfile.mkdtemp(prefix="recon-flower-") if keep_home is None else None
-    home = Path(made) if made else Path(keep_home)  # type: ignore[arg-type]
+    made: str | None = None
+    if keep_home is None:
+        made = tempfile.mkdtemp(prefix="recon-flower-")
+        home = Path(made)
+    else:
+        home = Path(keep_home)
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     federation = Federation(home, f"127.0.0.1:{port}", n_nodes, logs=home)

@@ -131,7 +131,7 @@ def build_model(setup: Setup) -> nn.Sequential:
             layers.append(nn.BatchNorm1d(setup.width))
         layers += [models.make_activation(setup.activation), nn.Linear(setup.width, n_classes)]
         model = nn.Sequential(*layers)
-    model.in_shape = shape  # type: ignore[assignment]
+    model.in_shape = shape  # type: ignore[assignment]  # torch types module attributes as Tensor | Module
     set_mode(model, setup)
     return model
 

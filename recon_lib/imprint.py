@@ -34,6 +34,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -133,7 +134,7 @@ def public_images(in_shape: Sequence[int]) -> Tensor:
 
 
 def attach(model: nn.Module, in_shape: Sequence[int], bins: int, statistic: str | Tensor = "brightness",
-           seed: int = 0, *, public: Tensor | None = None, gain: float = GAIN) -> nn.Module:
+           seed: int = 0, *, public: Tensor | None = None, gain: float = GAIN) -> nn.Sequential:
     """A copy of ``model`` with an imprint module planted in front of it (Fowl et al. 2022).
 
     Args:
@@ -172,7 +173,7 @@ def attach(model: nn.Module, in_shape: Sequence[int], bins: int, statistic: str 
     device = parameter.device if parameter is not None else torch.device("cpu")
     imprint = Imprint(direction.to(device, dtype), placed.to(device, dtype), back.to(device, dtype), shape)
     planted = nn.Sequential(imprint, copy.deepcopy(model))
-    planted.in_shape = shape  # type: ignore[assignment]
+    planted.in_shape = shape  # type: ignore[assignment]  # torch types module attributes as Tensor | Module
     return planted
 
 
@@ -231,12 +232,12 @@ def _predicted_bias(model: nn.Module, images: Tensor) -> Tensor:
     cross-entropy that is uᵀp − u_y, u = J·v the network's directional derivative along v, which
     one forward-mode pass gives for all candidates at once.
     """
-    imprint, rest = _find(model), model[1:]  # type: ignore[index]
+    imprint, rest = _find(model), cast(nn.Sequential, model)[1:]  # _find checked it is one
     parameter = imprint.linear.weight
     with torch.no_grad():
         out = imprint(images.to(parameter))
         direction = imprint.back.view(1, *imprint.in_shape).expand_as(out)
-        logits, tangent = jvp(rest, (out,), (direction,))  # type: ignore[misc]
+        logits, tangent = jvp(rest, (out,), (direction,))  # type: ignore[misc]  # stub: 2 or 3 (has_aux)
     if logits.ndim != 2:
         raise ValueError(f"the network behind the imprint must return N × classes logits, got "
                          f"{tuple(logits.shape)}")

@@ -102,7 +102,9 @@ class CompactLBFGS(torch.optim.Optimizer):
         return d, yd
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor]) -> Tensor:
+    # torch's stubs type the closure as returning a float; like torch.optim.LBFGS this takes the
+    # loss tensor it documents (and, unlike the base class, requires a closure).
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
         group = self.param_groups[0]
         state = self.state[self._params[0]]
         x = self._flat("data")

@@ -72,7 +72,7 @@ def mlp(in_shape: Sequence[int], widths: Sequence[int], n_classes: int,
         layers += [nn.Linear(fan_in, fan_out, bias=bias), make_activation(activation)]
     layers.append(nn.Linear(sizes[-1], n_classes, bias=bias))
     model = nn.Sequential(*layers)
-    model.in_shape = shape
+    model.in_shape = shape  # type: ignore[assignment]  # torch types module attributes as Tensor | Module
     return model
 
 
@@ -95,7 +95,7 @@ def lenet_dlg(in_shape: Sequence[int] = (3, 32, 32), n_classes: int = 100) -> nn
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.uniform_(-0.5, 0.5)
-    model.in_shape = shape
+    model.in_shape = shape  # type: ignore[assignment]  # torch types module attributes as Tensor | Module
     return model
 
 
@@ -126,7 +126,7 @@ def cnn(in_shape: Sequence[int], kernels: Sequence[int], n_classes: int, kernel_
         raise ValueError(f"kernel_size={kernel_size} (stride {stride}, padding {padding}) does not fit "
                          f"{len(kernels)} conv layers on in_shape {shape}: {err}") from err
     model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(n_features, n_classes))
-    model.in_shape = shape
+    model.in_shape = shape  # type: ignore[assignment]  # torch types module attributes as Tensor | Module
     return model
 
 

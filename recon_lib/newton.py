@@ -78,6 +78,8 @@ def _residual(model: nn.Module, target: Message, basis: Tensor, labels: Tensor,
     buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
     weight = None if first is None else f"{first}.weight"
     if reduced:
+        if weight is None:
+            raise ValueError("reduced=True needs first, the name of the first Linear")
         params[weight] = params[weight] @ basis
 
     def project(name: str, g: Tensor, is_target: bool) -> Tensor:

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -62,9 +63,14 @@ def _total(values: Tensor, trailing: int) -> Tensor:
     return values.flatten(values.ndim - trailing).sum(-1) if trailing else values
 
 
+def _sum(terms: Iterable[Tensor]) -> Tensor:
+    """Python's ``sum`` of tensors, typed (a message is never empty: check.message)."""
+    return cast(Tensor, sum(terms))
+
+
 def euclidean_distance(g: Message, target: Message) -> Tensor:
     """Σ over parameters of ‖g − g*‖²: DLG's gradient distance (leading dims of g kept)."""
-    return sum(_total((g[k] - t).square(), t.ndim) for k, t in target.items())
+    return _sum(_total((g[k] - t).square(), t.ndim) for k, t in target.items())
 
 
 def cosine_distance(g: Message, target: Message) -> Tensor:
@@ -72,9 +78,9 @@ def cosine_distance(g: Message, target: Message) -> Tensor:
 
     Blind to the gradient's scale, so it does not care how confident the model is.
     """
-    dot = sum(_total(g[k] * t, t.ndim) for k, t in target.items())
-    norm_g = sum(_total(g[k].square(), t.ndim) for k, t in target.items()).sqrt()
-    norm_t = sum(t.square().sum() for t in target.values()).sqrt()
+    dot = _sum(_total(g[k] * t, t.ndim) for k, t in target.items())
+    norm_g = _sum(_total(g[k].square(), t.ndim) for k, t in target.items()).sqrt()
+    norm_t = _sum(t.square().sum() for t in target.values()).sqrt()
     return 1 - dot / (norm_g * norm_t).clamp_min(torch.finfo(dot.dtype).tiny)
 
 
@@ -250,7 +256,7 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
     buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
     distance = DISTANCES[opts.distance]
 
-    def forward(p: Message, x: Tensor) -> Tensor:
+    def forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
         return functional_call(model, (p, buffers), (x,))
 
     def objective(variables: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -268,7 +274,7 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
         losses = F.cross_entropy(logits, y, reduction="none").view(restarts, batch).mean(1)
         gradients = torch.autograd.grad(losses.sum(), [stacked[k] for k in names], create_graph=True)
         if restarts == 1:
-            gradients = [gradient.unsqueeze(0) for gradient in gradients]
+            gradients = tuple(gradient.unsqueeze(0) for gradient in gradients)
         matching = distance(dict(zip(names, gradients, strict=True)), target)
         total = matching
         if opts.tv:
@@ -331,7 +337,7 @@ def _run(variables: dict[str, Tensor], objective: Callable, opts: Options, proje
             intra_op_threads(threads):
         while steps < opts.steps:
             before, evaluations = steps, len(history)
-            optimizer.step(closure)
+            optimizer.step(closure)  # type: ignore[arg-type]  # torch's stubs: closure -> float
             if scheduler is not None:
                 scheduler.step()
             steps = min(_iterations(optimizer, steps, opts), opts.steps)
@@ -409,6 +415,7 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
         if not span:
             raise ValueError("levenberg_marquardt forms a dense Jacobian: use it with span=True "
                              "(about B² unknowns), or optimizer='lbfgs' for whole images")
+        assert hard is not None  # Options refuse label='joint' with levenberg_marquardt
         images, final, steps = _run_newton(model, target, batch_size, hard, opts, seed, progress, shape)
         best = int(final.argmin())
         return Result(images=images[best], labels=hard, losses=final[best:best + 1], steps=steps,

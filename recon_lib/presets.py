@@ -7,7 +7,7 @@ is made, so a preset or an override can never hold a value the attack does not u
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from . import _validate as check
 
@@ -150,7 +150,7 @@ PRESETS: dict[str, Options] = {
 }
 
 
-def options(preset: str | None = "stabilised", **overrides: object) -> Options:
+def options(preset: str | None = "stabilised", **overrides: Any) -> Options:
     """The settings of a named preset with some knobs overridden: ``options("dlg", steps=50)``.
 
     Raises:
@@ -162,4 +162,4 @@ def options(preset: str | None = "stabilised", **overrides: object) -> Options:
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown}; the options are {sorted(names)}")
-    return replace(Options() if preset is None else PRESETS[preset], **overrides)  # type: ignore[arg-type]
+    return replace(Options() if preset is None else PRESETS[preset], **overrides)

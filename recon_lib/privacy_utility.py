@@ -13,6 +13,7 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +47,8 @@ def attack(kind: str, model: nn.Module, message: Mapping[str, Tensor], batch_siz
         try:
             return analytic.reconstruct(model, message).unsqueeze(0).clamp(0, 1)
         except ValueError:
-            return torch.zeros(1, *model.in_shape, device=next(iter(message.values())).device)
+            shape = cast(tuple[int, ...], model.in_shape)  # recorded by rl.models
+            return torch.zeros(1, *shape, device=next(iter(message.values())).device)
     if kind not in ATTACKS:
         raise ValueError(f"unknown attack {kind!r}; choose one of {ATTACKS}")
     result = optimize.gradient_matching(model, message, batch_size, labels=labels, preset="stabilised",
@@ -132,7 +134,7 @@ def train_federated(model: nn.Module, x: Tensor, y: Tensor, *, name: str | None,
         update = round_mean(trained, xs, ys, strength, generator)
         with torch.no_grad():
             for parameter_name, parameter in trained.named_parameters():
-                parameter -= lr * update[parameter_name]
+                parameter.sub_(lr * update[parameter_name])
     return trained
 
 

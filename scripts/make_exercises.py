@@ -20,8 +20,14 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
-from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
-                                    ClearSolutions, LockCells)
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ClearSolutions,
+    LockCells,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = (LockCells, ClearSolutions, ClearOutput, ClearHiddenTests, ClearMarkScheme, CheckCellMetadata)

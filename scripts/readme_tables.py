@@ -98,8 +98,8 @@ def notebook_times(_: str) -> str:
     load_note = (f" (1-minute load average at the end of each run: {min(loads):.1f}–{max(loads):.1f}; "
             "'quiet' means no busy-loop of ours, not an idle machine)" if loads else "")
     machine = (load("notebooks") or {}).get("machine", {})
-    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores{load_note} with "
-            + "; ".join(f"`{c}`" for c in commands) + ".\n")
+    return ("\n" + "\n".join(lines) + f"\n\nMeasured on {machine.get('cpu_count', '?')} CPU cores"
+            + f"{load_note} with " + "; ".join(f"`{c}`" for c in commands) + ".\n")
 
 
 # --- performance --------------------------------------------------------------------------------
@@ -406,7 +406,10 @@ def defences(_: str) -> str:
     if report is None:
         return f"\n{NOT_MEASURED}: run `python benchmarks/defences.py --threads 1`\n"
     s, rows = report["settings"], report["rows"]
-    h = int(re.search(r"width=(\d+)", s["lab"]).group(1))  # type: ignore[union-attr]
+    width = re.search(r"width=(\d+)", s["lab"])
+    if width is None:
+        raise ValueError(f"defences.json: settings.lab {s['lab']!r} names no width=N")
+    h = int(width.group(1))
     plain = next(r for r in rows if r["defence"] == "prune" and r["strength"] == 0)  # the message as sent
     baseline = next(r for r in rows if r["defence"] == "none")
     clipped = next(r for r in rows if r["defence"] == "dp" and r["strength"] == 0)

@@ -44,6 +44,14 @@ def random_mlp(in_shape: Sequence[int], activation: str, *, bias: bool = True,
     return models.mlp(in_shape, widths, randint(*n_classes), activation=activation, bias=bias)
 
 
+def n_classes(model: nn.Sequential) -> int:
+    """The number of classes of an :func:`recon_lib.models.mlp`: its last layer is the Linear head."""
+    head = model[-1]
+    if not isinstance(head, nn.Linear):
+        raise TypeError(f"the model ends in {type(head).__name__}, not the Linear head of rl.models.mlp")
+    return head.out_features
+
+
 def describe(model: nn.Sequential) -> str:
     """``"MLP 256→5→3→10, relu"``: the sizes a learner needs to reproduce a failing case."""
     linears = [m for m in model if isinstance(m, nn.Linear)]

@@ -21,7 +21,7 @@ def make_case(index: int, batch: tuple[int, int] = (2, 5), bias: bool = True,
     x = cases.face_batch(cases.randint(*batch))
     activation = cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
     model = cases.random_mlp(x.shape[1:], activation, bias=bias, extra_layers=(0, 2))
-    y = torch.randint(model[-1].out_features, (len(x),))
+    y = torch.randint(cases.n_classes(model), (len(x),))
     # the architecture task must not print its own answer
     what = cases.describe(model) if show_shape else f"MLP, {activation}{'' if bias else ', no bias'}"
     return model, x, y, f"case {index + 1} ({what}, batch of B={len(x)} faces)"
@@ -142,6 +142,6 @@ def architecture(answer: Callable, n_cases: int) -> None:
         if isinstance(widths, list) and len(widths) != len(want[1]):
             fail(f"your widths list is too {'short' if len(widths) < len(want[1]) else 'long'}: it "
                  "should have one entry per hidden layer.", case)
-        wrong = [name for name, a, b in zip(("d", "widths", "n_classes"), (d, widths, n_classes), want)
-                 if a != b]
+        wrong = [name for name, a, b in zip(("d", "widths", "n_classes"), (d, widths, n_classes), want,
+                                            strict=True) if a != b]
         fail(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not right.", case)

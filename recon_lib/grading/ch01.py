@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import analytic, fl
 from . import (
@@ -34,6 +34,13 @@ class Case:
     grad_weight: Tensor  # (h, d)
     grad_bias: Tensor | None  # (h,), None without bias
 
+    @property
+    def bias_gradient(self) -> Tensor:
+        """``grad_bias`` of a case drawn with a bias (the tasks that divide by it)."""
+        if self.grad_bias is None:
+            raise RuntimeError("this case was drawn without a bias; please report this as a bug")
+        return self.grad_bias
+
 
 def make_case(index: int, *, bias: bool = True, activation: str | None = None,
               width: tuple[int, int] = (2, 8), kill_first_unit: bool = False,
@@ -53,14 +60,16 @@ def make_case(index: int, *, bias: bool = True, activation: str | None = None,
         if black_corner:
             x[..., :2, :2] = 0.0
         model = cases.random_mlp(x.shape[1:], activation, bias=bias, first_width=width)
+        first, second, head = model[1], model[3], model[-1]  # Flatten, Linear, activation, Linear…
+        assert isinstance(first, nn.Linear) and isinstance(second, nn.Linear) and isinstance(head, nn.Linear)
         with torch.no_grad():
             if kill_first_unit:  # z = -|w|·x - 1 < 0 for any image x ≥ 0
-                model[1].weight[0] = -model[1].weight[0].abs()
+                first.weight[0] = -first.weight[0].abs()
                 if bias:
-                    model[1].bias[0] = -1.0
+                    first.bias[0] = -1.0
             if tiny_unit is not None:
-                model[3].weight[:, 1] *= tiny_unit
-        y = torch.randint(model[-1].out_features, (1,))
+                second.weight[:, 1] *= tiny_unit
+        y = torch.randint(head.out_features, (1,))
         grads = fl.client_update(model, x, y)
         label = (f"case {index + 1} ({cases.describe(model)}, one "
                  f"{x.shape[-2]}×{x.shape[-1]} face, label {int(y)})")
@@ -77,13 +86,13 @@ def closed_form(answer: Callable, n_cases: int) -> None:
     """``answer(grad_w_i, grad_b_i) -> x`` for the unit with the largest |δ|."""
     for index in range(n_cases):
         case = make_case(index)
-        unit = int(case.grad_bias.abs().argmax())
-        grad_w, grad_b = case.grad_weight[unit], case.grad_bias[unit]
+        unit = int(case.bias_gradient.abs().argmax())
+        grad_w, grad_b = case.grad_weight[unit], case.bias_gradient[unit]
         got = ask(answer, grad_w, grad_b, case=case.label)
         if isinstance(got, Tensor) and got.shape == grad_w.shape and torch.isfinite(got).all():
             _explain_closed_form(got, case, grad_w, grad_b)
         got = expect_tensor(got, grad_w.shape, case.label)
-        ratios, _ = analytic.unit_estimates(case.grad_weight, case.grad_bias)
+        ratios, _ = analytic.unit_estimates(case.grad_weight, case.bias_gradient)
         expect_close(got, ratios[unit], "your x differs from the reference closed form", case.label)
 
 
@@ -114,15 +123,15 @@ def usable(answer: Callable, n_cases: int) -> None:
     for index in range(n_cases):
         case = make_case(index, activation=None if index % 2 else "relu", width=(6, 16),
                          kill_first_unit=index % 2 == 0, tiny_unit=(1e-30, 1e-6, None)[index % 3],
-                         accept=lambda case: bool(analytic.usable_units(case.grad_bias).any()))
-        got = expect_tensor(ask(answer, case.grad_bias, case=case.label), case.grad_bias.shape,
+                         accept=lambda case: bool(analytic.usable_units(case.bias_gradient).any()))
+        got = expect_tensor(ask(answer, case.bias_gradient, case=case.label), case.bias_gradient.shape,
                             case.label)
         if got.dtype != torch.bool:
             fail(f"return a boolean mask (dtype torch.bool, e.g. from a comparison), not {got.dtype}.",
                  case.label)
-        want = analytic.usable_units(case.grad_bias)
+        want = analytic.usable_units(case.bias_gradient)
         if not torch.equal(got, want):
-            fail(_explain_usable(got, want, case.grad_bias), case.label)
+            fail(_explain_usable(got, want, case.bias_gradient), case.label)
 
 
 def _explain_usable(got: Tensor, want: Tensor, grad_b: Tensor) -> str:
@@ -146,7 +155,7 @@ def layer(answer: Callable, n_cases: int) -> None:
     for index in range(n_cases):
         case = make_case(index, activation="relu" if index % 2 else None, width=(4, 12),
                          kill_first_unit=index % 2 == 1)
-        got = ask(answer, case.grad_weight, case.grad_bias, case=case.label)
+        got = ask(answer, case.grad_weight, case.bias_gradient, case=case.label)
         if isinstance(got, Tensor) and got.shape == case.grad_weight.shape:
             fail(f"you returned one image per unit, shape {tuple(got.shape)}; combine the usable "
                  f"units into one image of shape {tuple(case.x.shape)}.", case.label)
@@ -155,16 +164,16 @@ def layer(answer: Callable, n_cases: int) -> None:
                  "and 0/0 is NaN.", case.label)
         got = expect_tensor(got, case.x.shape, case.label)
         _explain_layer(got, case)
-        want = analytic.invert_linear(case.grad_weight, case.grad_bias)
+        want = analytic.invert_linear(case.grad_weight, case.bias_gradient)
         expect_close(got, want, "your x differs from the reference inversion", case.label, atol=1e-3)
 
 
 def _explain_layer(got: Tensor, case: Case) -> None:
-    usable_count = int(analytic.usable_units(case.grad_bias).sum())
+    usable_count = int(analytic.usable_units(case.bias_gradient).sum())
     factor = constant_factor(got, case.x, rtol=1e-3)
     if factor is None or abs(factor - 1) < 1e-3:
         return
-    h = case.grad_bias.numel()
+    h = case.bias_gradient.numel()
     if abs(factor - usable_count) < 1e-2 * usable_count and usable_count > 1:
         fail(f"your image is {usable_count}× too bright, the number of usable units: "
              "did you add the units' ratios instead of averaging them?", case.label)

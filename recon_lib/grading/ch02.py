@@ -110,8 +110,8 @@ def mixture(answer: Callable, n_cases: int) -> None:
                     "divided by its sum."),
             (delta / delta.sum(0, keepdim=True), "you normalised the columns (images); the ratio is per "
                                                  "unit, so normalise each row."),
-            (delta / delta.abs().sum(1, keepdim=True), "divide by the signed sum Σ_m δ_im, not by Σ_m |δ_im|: "
-                                                      "that is what ∇b_i is."),
+            (delta / delta.abs().sum(1, keepdim=True), "divide by the signed sum Σ_m δ_im, not by "
+                                                      "Σ_m |δ_im|: that is what ∇b_i is."),
             (delta / delta.shape[1], "dividing by B is not it: divide each row by its own sum.")],
             right=want)
         if message:
@@ -191,7 +191,8 @@ def membership(answer: Callable, n_cases: int) -> None:
                  "cancellation: a formula like √(‖x‖² − ‖Vᵀx‖²) subtracts two nearly equal numbers and "
                  "leaves about √eps ≈ 3e-4 of round-off. Compute the difference x − V Vᵀ x first, then "
                  "its norm.", client.case)
-        expect_close(got, want, "your residuals are not ‖x − V Vᵀ x‖ / ‖x‖", client.case, atol=1e-4, rtol=1e-3)
+        expect_close(got, want, "your residuals are not ‖x − V Vᵀ x‖ / ‖x‖", client.case,
+                     atol=1e-4, rtol=1e-3)
 
 
 # --- Task 02.labels ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,8 @@ def bound(answer: Callable, n_cases: int) -> None:
                  f"{'' if not isinstance(got, tuple) else f' of length {len(got)}'}.", case)
         d_out, h_min = conditions.conv_output_width(d, k, s, p), conditions.min_kernels(d, C, k, s, p)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in got):
-            fail(f"return two Python ints (use // and int(...)), got {[type(v).__name__ for v in got]}.", case)
+            fail(f"return two Python ints (use // and int(...)), got "
+                 f"{[type(v).__name__ for v in got]}.", case)
         if got[0] != d_out:
             fail(_explain_width(got[0], d, k, s, p), case)
         if got[1] != h_min:
@@ -53,7 +55,8 @@ def bound(answer: Callable, n_cases: int) -> None:
 def _explain_width(got: int, d: int, k: int, s: int, p: int) -> str:
     mistakes = {(d - k) // s + 1: "you left out the padding: it adds p pixels on each side.",
                 (d + p - k) // s + 1: "the padding adds p pixels on *each* side, 2p in all.",
-                (d + 2 * p - k) // s: "you forgot the + 1: a window that fits at position 0 is an output too.",
+                (d + 2 * p - k) // s: "you forgot the + 1: a window that fits at position 0 is an output "
+                                      "too.",
                 -(-(d + 2 * p - k) // s) + 1: "round down, not up: a window that does not fit is no output."}
     return mistakes.get(got, f"d′ = {got} is not the output width of this layer.")
 
@@ -108,17 +111,21 @@ def invertible(answer: Callable, n_cases: int) -> None:
             continue
         if got and row["gap"]:
             fail(f"the count is met here (h·d′² = {h * row['d_out'] ** 2} ≥ {C * d * d}) but the measured "
-                 f"rank is {row['rank']} < {C * d * d}: the windows never read some pixels ({row['gap']}).", case)
+                 f"rank is {row['rank']} < {C * d * d}: the windows never read some pixels "
+                 f"({row['gap']}).", case)
         if got:
-            fail(f"h·d′² = {h * row['d_out'] ** 2} < C·d² = {C * d * d}: fewer equations than unknowns.", case)
+            fail(f"h·d′² = {h * row['d_out'] ** 2} < C·d² = {C * d * d}: fewer equations than unknowns.",
+                 case)
         if h == row["bound"]:
             fail("exactly at the bound h·d′² ≥ C·d² holds (≥, not >): this layer is invertible.", case)
-        fail(f"this layer has full rank {C * d * d} (measured): h meets the bound and every pixel is read.", case)
+        fail(f"this layer has full rank {C * d * d} (measured): h meets the bound and every pixel is read.",
+             case)
 
 
 # --- Task 03.matrix ---------------------------------------------------------------------------
 @task("03.matrix", title="the matrix of a tiny conv", n_cases=6,
-      hint="column j of A is the conv (no bias) of the j-th basis image; PyTorch convs do not flip the kernel.")
+      hint="column j of A is the conv (no bias) of the j-th basis image; PyTorch convs do not flip the "
+           "kernel.")
 def matrix(answer: Callable, n_cases: int) -> None:
     """``answer(weight, in_shape, stride, padding) -> A`` (h·d′² × C·d², rl.conv.as_matrix)."""
     for _ in range(n_cases):
@@ -134,16 +141,18 @@ def matrix(answer: Callable, n_cases: int) -> None:
                  f"(h·d′² = {want.shape[0]}), columns inputs (C·d² = {want.shape[1]}).", case)
         got = expect_tensor(got, want.shape, case)
         flipped = conv.as_matrix(_with_weight(layer, weight.flip(2, 3)), (C, d, d)).detach()
-        message = first_match(got, [(flipped, "you flipped the kernel (true convolution); PyTorch's conv2d "
-                                               "is a cross-correlation: it does not flip.")]) if k > 1 else None
+        message = first_match(got, [(flipped, "you flipped the kernel (true convolution); PyTorch's "
+                                               "conv2d is a cross-correlation: it does not flip.")]) \
+            if k > 1 else None
         if message:
             fail(message, case)
         expect_close(got, want, "your A times an image is not the conv of that image", case, atol=1e-5)
 
 
 def _with_weight(layer: nn.Conv2d, weight: Tensor) -> nn.Conv2d:
-    other = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                      layer.padding, bias=False)
+    pair = tuple[int, int]  # nn.Conv2d stores 2-tuples; torch's stubs say tuple[int, ...]
+    other = nn.Conv2d(layer.in_channels, layer.out_channels, cast(pair, layer.kernel_size),
+                      cast(pair, layer.stride), cast("str | pair", layer.padding), bias=False)
     with torch.no_grad():
         other.weight.copy_(weight)
     return other
@@ -171,18 +180,20 @@ def invert_layer(answer: Callable, n_cases: int) -> None:
         p = 1
         h = conditions.min_kernels(side, C, k, s, p) + 1
         layer = nn.Conv2d(C, h, k, s, p).double()
+        bias = layer.bias
+        assert bias is not None  # nn.Conv2d has a bias by default
         x = _image(C, side).double()
         y = layer(x[None])[0].detach()
         case = _label(C, side, k, s, p, h) + " (a real image)"
-        got = ask(answer, layer.weight.detach(), layer.bias.detach(), y, s, p, (C, side, side), case=case)
+        got = ask(answer, layer.weight.detach(), bias.detach(), y, s, p, (C, side, side), case=case)
         got = expect_tensor(got, x.shape, case)
         weight = layer.weight.detach()
         no_bias, _ = conv.solve(layer, y[None], x.shape, tol=1e-12, max_iter=2000)
-        adjoint = F.conv_transpose2d((y - layer.bias.detach()[:, None, None])[None], weight, stride=s,
+        adjoint = F.conv_transpose2d((y - bias.detach()[:, None, None])[None], weight, stride=s,
                                      padding=p, output_padding=side - ((y.shape[-1] - 1) * s - 2 * p + k))[0]
         message = first_match(got, [(no_bias[0], "you forgot to subtract the bias from y first."),
-                                    (adjoint, "you applied Aᵀ (the transposed conv) instead of solving A x = y: "
-                                              "Aᵀ is not the inverse.")], atol=1e-3, rtol=1e-3)
+                                    (adjoint, "you applied Aᵀ (the transposed conv) instead of solving "
+                                              "A x = y: Aᵀ is not the inverse.")], atol=1e-3, rtol=1e-3)
         if message:
             fail(message, case)
         expect_close(got, x, "your x is not the image that produced y", case, atol=1e-3, rtol=1e-3)

@@ -6,7 +6,8 @@ compared with :mod:`recon_lib.optimize` (gradient distance, total variation) and
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -29,11 +30,16 @@ def _message_pair() -> tuple[dict[str, Tensor], dict[str, Tensor], str]:
     """Two messages of one random MLP: the client's g* and a dummy's g (different images)."""
     x = cases.face_batch(2)
     model = cases.random_mlp(tuple(x.shape[1:]), cases.ACTIVATIONS[cases.randint(0, 2)])
-    n_classes = model[-1].out_features
+    n_classes = cases.n_classes(model)
     y = torch.randint(0, n_classes, (2,))
     target = fl.client_update(model, x[:1], y[:1])
     dummy = fl.client_update(model, x[1:], y[1:])
     return dummy, target, cases.describe(model) + f", a {x.shape[-2]}×{x.shape[-1]} face"
+
+
+def _sum(terms: Iterable[Tensor]) -> Tensor:
+    """Python's ``sum`` of tensors, typed (every message here has a weight and a bias)."""
+    return cast(Tensor, sum(terms))
 
 
 # --- Task 04.distance ---------------------------------------------------------------------------
@@ -50,14 +56,15 @@ def distance(answer: Callable, n_cases: int) -> None:
         graph = got
         got = expect_tensor(got, (), case, "your function (one number for the whole message, a 0-d tensor)")
         want = want.detach()
-        weights_only = sum((g[k] - t).square().sum() for k, t in target.items() if k.endswith("weight"))
+        weights_only = _sum((g[k] - t).square().sum() for k, t in target.items() if k.endswith("weight"))
         mistakes = [(want.sqrt(), "you returned the norm ‖g − g*‖; DLG's distance is its square (no sqrt)."),
                     (weights_only, "you left out the bias gradients: every entry of the message counts."),
-                    (sum((g[k] - t).square().mean() for k, t in target.items()),
+                    (_sum((g[k] - t).square().mean() for k, t in target.items()),
                      "you averaged within each parameter; DLG sums the squares over all entries."),
                     (optimize.cosine_distance(g, target),
-                     "that is the cosine distance (chapter 04's other choice); here write the Euclidean one."),
-                    (sum((g[k] - t).abs().sum() for k, t in target.items()),
+                     "that is the cosine distance (chapter 04's other choice); here write the Euclidean "
+                     "one."),
+                    (_sum((g[k] - t).abs().sum() for k, t in target.items()),
                      "you summed absolute differences; square them instead.")]
         message = first_match(got, mistakes, right=want, atol=1e-6, rtol=1e-4)
         if message:
@@ -102,9 +109,12 @@ def tv(answer: Callable, n_cases: int) -> None:
         dv, dh = _differences(x)
         mistakes = [(dv.square().mean() + dh.square().mean(),
                      "you squared the differences; TV uses their absolute values (squares blur edges)."),
-                    (dv.abs().sum() + dh.abs().sum(), "you summed the absolute differences; take their means."),
-                    (dv.abs().mean(), "you only used the vertical differences (along the height); add the horizontal ones."),
-                    (dh.abs().mean(), "you only used the horizontal differences (along the width); add the vertical ones."),
+                    (dv.abs().sum() + dh.abs().sum(),
+                     "you summed the absolute differences; take their means."),
+                    (dv.abs().mean(), "you only used the vertical differences (along the height); add the "
+                                      "horizontal ones."),
+                    (dh.abs().mean(), "you only used the horizontal differences (along the width); add the "
+                                      "vertical ones."),
                     ((dv[..., :, :-1].square() + dh[..., :-1, :].square()).sqrt().mean(),
                      "that is the isotropic TV; here write the anisotropic one (|∂v| and |∂h| separately)."),
                     (dv.mean() + dh.mean(), "take the absolute value of each difference before averaging.")]
@@ -123,7 +133,7 @@ def _label_case(index: int) -> tuple[Tensor, torch.nn.Sequential, Tensor, dict[s
     for _ in range(50):
         x = cases.face_batch(1)
         model = cases.random_mlp(tuple(x.shape[1:]), activation, bias=bias, n_classes=(3, 10))
-        y = torch.randint(0, int(model[-1].out_features), (1,))  # type: ignore[arg-type]
+        y = torch.randint(0, cases.n_classes(model), (1,))
         grads = fl.client_update(model, x, y)
         name, _ = analytic.last_linear(model)
         if activation != "tanh" or grads[f"{name}.weight"].sum(-1)[y] > 0:
@@ -161,9 +171,9 @@ def label(answer: Callable, n_cases: int) -> None:
         if got == int(scores.argmax()):
             fail("that is the class whose " + ("bias gradient" if bias else "weight-gradient row sum")
                  + " is the largest; the true class is the one entry that is *negative* (p − 1 < 0).", case)
-        if not 0 <= got < model[-1].out_features:
-            fail(f"{got} is not a class index: this head has {model[-1].out_features} classes, "
-                 f"0 … {model[-1].out_features - 1}. One score per class is a sum over the features "
+        if not 0 <= got < cases.n_classes(model):
+            fail(f"{got} is not a class index: this head has {cases.n_classes(model)} classes, "
+                 f"0 … {cases.n_classes(model) - 1}. One score per class is a sum over the features "
                  "(dim -1), not over the classes.", case)
         fail("that is not the label of this message." + ("" if bias else " This head has no bias."), case)
 

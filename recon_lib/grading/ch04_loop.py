@@ -43,7 +43,7 @@ def match_loop(answer: Callable, n_cases: int) -> None:
         x = cases.faces(size)[cases.randint(0, 99)][None].to(dtype)
         model = models.mlp(x.shape[1:], [cases.randint(6, 10)], cases.randint(3, 6),
                            activation=("sigmoid", "tanh")[index % 2]).to(dtype)
-        n_classes = int(model[-1].out_features)  # type: ignore[arg-type]
+        n_classes = cases.n_classes(model)
         y = torch.randint(n_classes, (1,))
         target = fl.client_update(model, x, y)
         case = (f"case {index + 1} (MLP {x[0].numel()}→{model[1].out_features}→{model[-1].out_features}, "

@@ -48,6 +48,7 @@ def invert_cnn(answer: Callable, n_cases: int) -> None:
     """``answer(weight, bias, a, stride, padding, in_shape) -> x`` for a = sigmoid(conv(x) + b)."""
     for index in range(n_cases):
         x, layer, label = _cnn_case(index)
+        assert layer.bias is not None  # the case's conv has a bias
         weight, bias = layer.weight.detach(), layer.bias.detach()
         z = layer(x[None])[0].detach()
         a = torch.sigmoid(z)
@@ -95,7 +96,7 @@ def attack_wbc(answer: Callable, n_cases: int) -> None:
         x = pool[cases.randint(0, len(pool) - 1)]
         activation = cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
         model = cases.random_mlp(x.shape, activation, first_width=(4, 12))
-        message = fl.client_update(model, x[None], torch.randint(model[-1].out_features, (1,)))
+        message = fl.client_update(model, x[None], torch.randint(cases.n_classes(model), (1,)))
         if not message["1.bias"].any():
             continue  # every unit dead for this crop: nothing leaks, nothing to grade
         label = f"case {index + 1} ({cases.describe(model)}, one 3×{size[0]}×{size[1]} crop)"
@@ -129,7 +130,8 @@ def in_batch(answer: Callable, n_cases: int) -> None:
         members = torch.sort(torch.randperm(len(scan))[:B]).values
         model = models.mlp(scan.shape[1:], [B + cases.randint(0, 3)], 24)
         message = fl.client_update(model, scan[members], members)
-        label = f"case {index + 1} (B = {B} of {len(scan)} slices {tuple(scan.shape[2:])}, h = {model[1].out_features})"
+        label = (f"case {index + 1} (B = {B} of {len(scan)} slices {tuple(scan.shape[2:])}, "
+                 f"h = {model[1].out_features})")
         got = ask(answer, message["1.weight"], message["1.bias"], B, scan, case=label)
         basis = analytic.batch_span(message["1.weight"], message["1.bias"], B)
         want = (analytic.span_residual(scan, basis) < 1e-3).nonzero().flatten()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -54,10 +55,12 @@ def psnr(answer: Callable, n_cases: int) -> None:
         got = expect_tensor(got, (len(x),), label)
         want = metrics.psnr(x_hat, x)
         mse = metrics.mse(x_hat, x)
-        message = first_match(got, _distinct([(2 * want, "that is 20·log10(1/MSE): the factor 20 is for amplitudes "
-                                                "(RMSE); with the MSE it is 10."),
-                                    (-want, "the sign is flipped: PSNR = 10·log10(1/MSE), large when MSE is small."),
-                                    (want / 2, "you used the RMSE inside 10·log10: use the MSE (or 20·log10(1/RMSE))."),
+        message = first_match(got, _distinct([(2 * want, "that is 20·log10(1/MSE): the factor 20 is for "
+                                                "amplitudes (RMSE); with the MSE it is 10."),
+                                    (-want, "the sign is flipped: PSNR = 10·log10(1/MSE), large when MSE is "
+                                            "small."),
+                                    (want / 2, "you used the RMSE inside 10·log10: use the MSE (or "
+                                               "20·log10(1/RMSE))."),
                                     (1 / mse, "that is 1/MSE; PSNR is in decibels: 10·log10(1/MSE).")],
                                              want, 1e-3), atol=1e-3)
         if message:
@@ -70,7 +73,8 @@ def _rows(index: int) -> list[dict]:
     methods = ["closed_form", "cnn_exact", "stabilised"][:cases.randint(1, 3)]
     kinds = list(datasets.NAMES[:cases.randint(2, 4)])
     return [{"method": m, "kind": k, "seed": s, "image": i, "psnr": float(torch.empty(()).uniform_(10, 60))}
-            for m in methods for k in kinds for s in range(cases.randint(1, 2)) for i in range(cases.randint(1, 3))]
+            for m in methods for k in kinds for s in range(cases.randint(1, 2))
+            for i in range(cases.randint(1, 3))]
 
 
 @task("06.summary", title="mean ± spread per method and kind", n_cases=6,
@@ -92,7 +96,7 @@ def summary(answer: Callable, n_cases: int) -> None:
             _check_pair(got[key], key, mean, std, rows, label)
 
 
-def _check_pair(pair: object, key: tuple, mean: float, std: float, rows: list[dict], label: str) -> None:
+def _check_pair(pair: Any, key: tuple, mean: float, std: float, rows: list[dict], label: str) -> None:
     try:
         got_mean, got_std = (float(v) for v in pair)
     except (TypeError, ValueError):
@@ -102,7 +106,8 @@ def _check_pair(pair: object, key: tuple, mean: float, std: float, rows: list[di
     values = [r["psnr"] for r in rows if (r["method"], r["kind"]) == key]
     population = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
     if len(values) > 1 and math.isclose(got_std, population, rel_tol=1e-6):
-        fail(f"for {key} you divided by n = {len(values)}; the sample standard deviation divides by n − 1.", label)
+        fail(f"for {key} you divided by n = {len(values)}; the sample standard deviation divides by "
+             "n − 1.", label)
     if not math.isclose(got_std, std, rel_tol=1e-6, abs_tol=1e-9):
         fail(f"the spread for {key} is {got_std:.4g}, not the sample standard deviation of its rows.", label)
 
@@ -119,10 +124,11 @@ def baseline(answer: Callable, n_cases: int) -> None:
         want = benchmark.flat_baseline(x)
         flat = x.double().flatten(1)
         batch_mean = metrics.psnr(torch.full_like(x, float(x.mean())), x)
-        message = first_match(got, _distinct([(10 * torch.log10(1 / flat.var(1)), "you used the sample variance "
-                                     "(n − 1); the MSE of the flat guess divides by the number of pixels."),
-                                    (10 * torch.log10(1 / flat.std(1, correction=0)), "that is 10·log10(1/std); "
-                                     "the MSE of the flat guess is the variance, std²."),
+        message = first_match(got, _distinct([(10 * torch.log10(1 / flat.var(1)), "you used the sample "
+                                     "variance (n − 1); the MSE of the flat guess divides by the number of "
+                                     "pixels."),
+                                    (10 * torch.log10(1 / flat.std(1, correction=0)), "that is "
+                                     "10·log10(1/std); the MSE of the flat guess is the variance, std²."),
                                     (batch_mean, "you used one mean for the whole batch; each image's flat "
                                      "guess is its *own* mean.")], want, 1e-4), atol=1e-4)
         if message:
@@ -143,9 +149,9 @@ def recovered(answer: Callable, n_cases: int) -> None:
         got = ask(answer, x_hat, x, case=label)
         want = metrics.psnr(x_hat, x) > benchmark.flat_baseline(x)
         if not isinstance(got, Tensor) or got.dtype != torch.bool or got.shape != want.shape:
+            detail = f" {got.dtype} {tuple(got.shape)}" if isinstance(got, Tensor) else ""
             fail(f"return a bool tensor of shape {tuple(want.shape)} (one answer per image), got "
-                 f"{type(got).__name__}{' ' + str(got.dtype) + ' ' + str(tuple(got.shape)) if isinstance(got, Tensor) else ''}.",
-                 label)
+                 f"{type(got).__name__}{detail}.", label)
         if not torch.equal(got.cpu(), want):
             wrong = (got.cpu() != want).nonzero().flatten().tolist()
             fail(f"images {wrong} are judged wrongly; the last one is pure noise and never beats a "

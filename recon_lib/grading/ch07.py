@@ -40,7 +40,7 @@ def _draw_case(index: int) -> Case:
     image = cases.face_batch(1).double()
     activation = cases.ACTIVATIONS[index % len(cases.ACTIVATIONS)]
     model = cases.random_mlp(image.shape[1:], activation, first_width=(3, 12)).double()
-    n_classes = model[-1].out_features
+    n_classes = cases.n_classes(model)
     grads = fl.client_update(model, image, torch.randint(n_classes, (1,)))
     label = f"case {index + 1} ({cases.describe(model)}, a {tuple(image.shape[2:])} face)"
     return Case(label, image.flatten(), grads["1.weight"], grads["1.bias"])
@@ -78,10 +78,12 @@ def prune(answer: Callable, n_cases: int) -> None:
         by_value = torch.zeros_like(flat).scatter(0, torch.topk(flat, keep).indices, 1.0) * flat
         floor_keep = max(1, math.floor((1 - ratio) * n))
         mistakes = [
-            (g - want, "you zeroed the *largest* entries and kept the small ones; top-k keeps the largest |g|."),
+            (g - want, "you zeroed the *largest* entries and kept the small ones; top-k keeps the "
+                       "largest |g|."),
             (by_value.reshape(g.shape), "you kept the largest *values*; a large negative entry is large "
                                         "too — rank by |g|."),
-            ((want != 0).to(g.dtype), "you returned the mask; return the pruned gradient (g where kept, 0 elsewhere)."),
+            ((want != 0).to(g.dtype), "you returned the mask; return the pruned gradient (g where kept, "
+                                      "0 elsewhere)."),
         ]
         if floor_keep not in allowed:
             mistakes.append((_top_k(g, floor_keep), "you rounded (1 − ratio)·n down; keep ⌈(1 − ratio)·n⌉ "
@@ -118,7 +120,8 @@ LEVEL_TOL = 1e-6  # relative to m: float32 round-off of a level (6e-8·m) passes
 
 
 @task("07.quantize", title="uniform quantisation to b bits", n_cases=6,
-      hint="2^b levels from −m to m, both included, are m·(2k/(2^b − 1) − 1); snap each entry to the nearest.")
+      hint="2^b levels from −m to m, both included, are m·(2k/(2^b − 1) − 1); snap each entry to the "
+           "nearest.")
 def quantize(answer: Callable, n_cases: int) -> None:
     """``answer(g, bits) -> g snapped to 2^bits levels evenly spaced over [−max|g|, max|g|]``."""
     for index in range(n_cases):
@@ -133,8 +136,8 @@ def quantize(answer: Callable, n_cases: int) -> None:
         if top > 0:
             step = 2 * top / 2 ** bits
             mistakes.append((-top + step * torch.round((g + top) / step),
-                             f"your grid step is 2m/2^b; 2^b levels from −m to m leave 2^b − 1 gaps, "
-                             f"so the step is 2m/(2^b − 1)."))
+                             "your grid step is 2m/2^b; 2^b levels from −m to m leave 2^b − 1 gaps, "
+                             "so the step is 2m/(2^b − 1)."))
             if bits > 1:
                 mid = top / (2 ** (bits - 1) - 1)
                 mistakes.append((mid * torch.round(g / mid), "your grid has a level at 0 (a mid-tread "
@@ -163,12 +166,14 @@ def _expect_nearest_levels(got: Tensor, g: Tensor, want: Tensor, bits: int, labe
     if index.unique().numel() > 2 ** bits:
         fail(f"your answer takes more than the {2 ** bits} values {bits} bit(s) allow.", label)
     if ((got.double() - g).abs() > (want - g).abs() + tol).any():
-        fail(f"your {bits}-bit values are on the grid but not always the *nearest* level to each entry.", label)
+        fail(f"your {bits}-bit values are on the grid but not always the *nearest* level to each entry.",
+             label)
 
 
 # --- Task 07.noise_mse ------------------------------------------------------------------------
 @task("07.noise_mse", title="predict the closed form's error under noise", n_cases=5,
-      hint="each pixel's error is Σᵢ δᵢ(ε_Wᵢⱼ − xⱼ ε_bᵢ)/Σᵢ δᵢ²; take its variance, then average over pixels.")
+      hint="each pixel's error is Σᵢ δᵢ(ε_Wᵢⱼ − xⱼ ε_bᵢ)/Σᵢ δᵢ²; take its variance, then average over "
+           "pixels.")
 def noise_mse(answer: Callable, n_cases: int) -> None:
     """``answer(delta, x, std) -> float``: first-order MSE of the least-squares closed form."""
     for index in range(n_cases):
@@ -213,8 +218,8 @@ def dp_bound(answer: Callable, n_cases: int) -> None:
                                                           "C²/(1 + ‖x‖²): the factor (1 + ‖x‖²) is missing."),
             (-10 * math.log10(sigma ** 2 * (1 + mean_x2) * (1 + math.sqrt(norm2))),
              "you used ‖x‖ where the bound has ‖x‖² (the squared norm of the image)."),
-            (10 * math.log10(sigma ** 2 * (1 + mean_x2) * (1 + norm2)), "the sign is flipped: PSNR = "
-                                                                       "−10 log10(MSE) for pixels in [0, 1]."),
+            (10 * math.log10(sigma ** 2 * (1 + mean_x2) * (1 + norm2)),
+             "the sign is flipped: PSNR = −10 log10(MSE) for pixels in [0, 1]."),
             (-20 * math.log10(sigma * (1 + mean_x2) * (1 + norm2)), "only σ is squared in the MSE; "
                                                                     "(1 + mean x²)(1 + ‖x‖²) are not."),
         ]

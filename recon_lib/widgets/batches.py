@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,7 +36,7 @@ LABELINGS = ("distinct", "data")
 LABEL_METHODS = ("distinct", "counts", "oracle")
 # Gradient-matching settings of the chapter: plain L-BFGS on the Euclidean distance, uniform
 # init, labels read from the head's bias gradient, no priors, no early stop before round-off.
-ATTACK = dict(preset=None, steps=300, tol=1e-13)
+ATTACK: dict[str, Any] = dict(preset=None, steps=300, tol=1e-13)
 SUCCESS_DB = 30.0  # an image counts as recovered at PSNR ≥ 30 dB (hard to tell apart by eye)
 
 
@@ -125,7 +126,7 @@ def server_labels(batch: Batch, how: str = "distinct") -> Tensor:
     return analytic.recover_labels(batch.model, batch.message, size)
 
 
-def attack(batch: Batch, method: str = "newton", labels: str = "distinct", **options: object) -> Outcome:
+def attack(batch: Batch, method: str = "newton", labels: str = "distinct", **options: Any) -> Outcome:
     """The server side: reconstruct the batch from (model, message) and score it.
 
     Args:
@@ -138,7 +139,7 @@ def attack(batch: Batch, method: str = "newton", labels: str = "distinct", **opt
             methods, overrides of :data:`ATTACK` for :func:`optimize.gradient_matching`.
     """
     _check_choice("method", method, METHODS)
-    size, h = len(batch.x), batch.model[1].out_features
+    size, h = len(batch.x), cast(nn.Linear, batch.model[1]).out_features  # rl.models.mlp's first Linear
     used = server_labels(batch, labels)
     if method == "closed form":
         images, loss = _closed_form(batch), math.nan
@@ -176,7 +177,7 @@ class Transition:
 
 def transition(images: Tensor, labels: Tensor, batch_sizes: Sequence[int], ratios: Sequence[float],
                images_per_cell: int = 16, method: str = "newton", seed: int = 0,
-               **options: object) -> Transition:
+               **options: Any) -> Transition:
     """The phase transition of Claim 2: share recovered for every (B, h = ratio·B).
 
     Each cell attacks ⌈images_per_cell / B⌉ independent batches (fresh model, fresh images,

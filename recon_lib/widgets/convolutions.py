@@ -107,8 +107,8 @@ def transition(images: Tensor, k: int, s: int, p: int, kernels: Sequence[int], s
         messages = fl.client_updates(model, images, labels)
         x_hat = analytic.invert_cnn(model, messages, images.shape[1:], strict=False, max_iter=max_iter)
         scores.append(metrics.psnr(x_hat, images))
-    h = torch.tensor(list(kernels))
-    return {"h": h, "ratio": h / bound, "psnr": torch.stack(scores)}
+    counts = torch.tensor(list(kernels))
+    return {"h": counts, "ratio": counts / bound, "psnr": torch.stack(scores)}
 
 
 def explorer(image: Tensor, max_kernels: int = 16):

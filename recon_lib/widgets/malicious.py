@@ -11,6 +11,7 @@ Plain functions (tested without a browser), shared by the notebook and ``benchma
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import matplotlib.pyplot as plt
 import torch
@@ -54,7 +55,7 @@ def run_case(bins: int, batch: int, statistic: str = "brightness", data: str = "
     start = time.perf_counter()
     found = imprint.recover(planted, message)
     seconds = time.perf_counter() - start
-    bins_of = planted[0].bin_of(x)  # type: ignore[index]
+    bins_of = cast(imprint.Imprint, planted[0]).bin_of(x)  # attach plants it as module 0
     counts = torch.bincount(bins_of, minlength=bins)
     owner = [int((bins_of == b).nonzero()[0, 0]) for b in found.bins]
     psnr = (metrics.psnr(found.images.float(), x[owner]) if owner else torch.zeros(0))
@@ -93,7 +94,7 @@ def dp_case(sigma: float, bins: int = 128, batch: int = 16, *, clip: float = 1.0
     generator = torch.Generator().manual_seed(seed)
     message = defences.dp_update(planted, x, y, clip=clip, noise_multiplier=sigma, generator=generator)
     found = imprint.recover(planted, message, batch_size=batch)
-    bins_of = planted[0].bin_of(x)  # type: ignore[index]
+    bins_of = cast(imprint.Imprint, planted[0]).bin_of(x)  # attach plants it as module 0
     counts = torch.bincount(bins_of, minlength=bins)
     lone = (counts[bins_of] == 1).nonzero().flatten()
     raw = metrics.psnr(found.candidates[bins_of[lone]].float().clamp(0, 1), x[lone])

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .. import analytic, fl, metrics, models, plot
+from .. import analytic, fl, models, plot
 
 Loss = Callable[[Tensor, Tensor], Tensor]
 
@@ -104,9 +104,9 @@ def format_table(rows: Iterable[dict], columns: Sequence[str]) -> str:
 
     body = [[cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in body)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)),
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in body]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in body]
     return "\n".join(lines)
 
 
@@ -159,7 +159,7 @@ def fitted_sweep(image: Tensor, scales: Sequence[float], dtype: torch.dtype = to
     with torch.no_grad():
         label = base(x).argmax(-1)
     name, _ = analytic.first_layer(base)
-    out = {key: [] for key in ("margin", "delta_max", "max_error", "usable")}
+    out: dict[str, list[float]] = {key: [] for key in ("margin", "delta_max", "max_error", "usable")}
     for scale in scales:
         model = _scaled_head(base, scale)
         with torch.no_grad():
@@ -195,7 +195,7 @@ def training_sweep(image: Tensor, label: int, steps: int, lr: float = 0.5, every
     x, y = image.to(dtype).unsqueeze(0), torch.tensor([int(label)], device=image.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     name, _ = analytic.first_layer(model)
-    out = {key: [] for key in ("step", "loss", "delta_max", "max_error")}
+    out: dict[str, list[float]] = {key: [] for key in ("step", "loss", "delta_max", "max_error")}
     for step in range(steps + 1):
         if step % every == 0:
             message = fl.client_update(model, x, y)

@@ -170,13 +170,19 @@ def stored_study(path: str | Path, part: str = "stabilisers") -> list[dict]:
         the seeds, checked to be a whole number), ``median_steps`` and ``median_seconds``.
     """
     lines = Path(path).read_text().splitlines()
-    seeds = int(re.search(r"--seeds (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    command = re.search(r"--seeds (\d+)", lines[0]) if lines else None
+    if command is None:
+        raise ValueError(f"{path}: the first line must be the command, naming --seeds N")
+    seeds = int(command.group(1))
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{part}:"))
     rows = []
     for line in lines[start + 2:]:
         if not line.strip():
             break
-        config, rate, steps, seconds = re.match(r"(.+?)\s+(\d+)%\s+(\S+)\s+(\S+)$", line).groups()  # type: ignore[union-attr]
+        row = re.match(r"(.+?)\s+(\d+)%\s+(\S+)\s+(\S+)$", line)
+        if row is None:
+            raise ValueError(f"{path}: {line!r} is not a row 'config  rate%  steps  seconds'")
+        config, rate, steps, seconds = row.groups()
         successes = int(rate) * seeds / 100
         if abs(successes - round(successes)) > 0.005 * seeds + 1e-9:   # the rate is rounded to 1 %
             raise ValueError(f"{path}: a success rate of {rate} % is not a whole number of {seeds} seeds")
