@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from . import _validate as check
 from .analytic import reconstruct
 from .models import last_linear
+from .verify import head_scores
 
 
 def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
@@ -28,12 +29,8 @@ def recover_label(model: nn.Module, grads: Mapping[str, Tensor]) -> int:
     Raises:
         ValueError: a missing, non-finite or all-zero head gradient (no label to read).
     """
-    name, head = last_linear(model)
-    if head.bias is not None:
-        (scores,) = check.layer_gradients(grads, name, ("bias",))
-    else:
-        (grad_weight,) = check.layer_gradients(grads, name, ("weight",))
-        scores = grad_weight.sum(-1)
+    name, _ = last_linear(model)
+    scores = head_scores(model, grads)
     if scores.ndim != 1 or not torch.isfinite(scores).all():
         raise ValueError(f"expected a finite gradient of one head, got shape {tuple(scores.shape)}")
     if not scores.any():

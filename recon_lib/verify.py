@@ -18,20 +18,25 @@ from . import fl
 from .models import last_linear
 
 
-def head_labels(model: nn.Module, grads: Mapping[str, Tensor]) -> Tensor:
-    """Each one-sample message's label from the head's gradient, iDLG's rule (cross-entropy).
+def head_scores(model: nn.Module, grads: Mapping[str, Tensor]) -> Tensor:
+    """iDLG's per-class scores from the head's gradient, smallest at the label (cross-entropy).
 
     With a bias, ∂ℓ/∂c = p − onehot(y) is negative only at y; without one, the row sums of ∂W,
     (p − onehot(y))·Σa, are smallest at y when the features a are non-negative (Zhao et al. 2020).
-    Returns an (N,) tensor for N stacked messages (N = 1 for one).
+    Shape (..., classes): leading client dimensions of the message are kept.
     """
     name, head = last_linear(model)
     if head.bias is not None:
         (scores,) = check.layer_gradients(grads, name, ("bias",))
-    else:
-        (grad_weight,) = check.layer_gradients(grads, name, ("weight",))
-        scores = grad_weight.sum(-1)
-    return scores.reshape(-1, head.out_features).argmin(-1)
+        return scores
+    (grad_weight,) = check.layer_gradients(grads, name, ("weight",))
+    return grad_weight.sum(-1)
+
+
+def head_labels(model: nn.Module, grads: Mapping[str, Tensor]) -> Tensor:
+    """Each one-sample message's label (:func:`head_scores`' argmin): an (N,) tensor for N
+    stacked messages (N = 1 for one)."""
+    return head_scores(model, grads).reshape(-1, last_linear(model)[1].out_features).argmin(-1)
 
 
 def message_residual(model: nn.Module, images: Tensor, labels: Tensor,
