@@ -36,6 +36,7 @@ from .activations import (  # noqa: F401  (re-exported: rl.conv.invert_activatio
     register_inverse,
 )
 from .cgls import SolveInfo, cgls  # noqa: F401  (re-exported: rl.conv.cgls)
+from .runtime import intra_op_threads
 
 Shape = tuple[int, int, int]
 
@@ -333,7 +334,9 @@ def condition_number(layer: nn.Module, in_shape: Sequence[int], dense: bool | No
     """σ_max / σ_min of a conv layer's matrix on C×H×W inputs (∞ when it has fewer rows than
     columns, i.e. below the bound). ``dense=True`` takes the SVD of :func:`as_matrix` (exact,
     small inputs); ``False`` uses :func:`fourier_singular_values` (periodic-border estimate,
-    any size); the default picks dense up to 4096 input values."""
+    any size); the default picks dense up to 4096 input values. The dense SVD runs on one
+    intra-op thread: with a second core busy (a browser beside the kernel), two threads took a
+    3072-column SVD from 2.4 s to a minute in chapter 03 (``benchmarks/notebooks.py``)."""
     conv = ConvMap.of(layer, in_shape)
     if conv.out_shape[0] * conv.out_shape[1] * conv.out_shape[2] < prod(conv.in_shape):
         return float("inf")
@@ -342,7 +345,8 @@ def condition_number(layer: nn.Module, in_shape: Sequence[int], dense: bool | No
         check.floating("the layer's weight", conv.layer.weight.dtype, why="as_matrix in half "
                        "precision would round the matrix before its SVD")
         check_svd(prod(conv.out_shape), prod(conv.in_shape), f"in_shape {conv.in_shape}")
-        values = torch.linalg.svdvals(as_matrix(layer, in_shape).to(torch.float64))
+        with intra_op_threads(1):  # LAPACK's SVD: 1.9× slower alone, but minutes faster beside a
+            values = torch.linalg.svdvals(as_matrix(layer, in_shape).to(torch.float64))  # busy core
     else:
         if conv.layer.out_channels < conv.layer.in_channels:
             return float("inf")
