@@ -319,6 +319,21 @@ def expected_fraction(batch_size: int, bins: int) -> float:
     return (1 - 1 / bins) ** (batch_size - 1)
 
 
+def first_layer_signals(linear: nn.Linear, images: Tensor) -> tuple[int, float]:
+    """What a client can check on the first Linear layer it received (chapter 09's detection).
+
+    Returns the rank of the weight matrix (an imprint's rows are one direction: rank 1) and the
+    fraction of (unit, image) pairs of the client's batch whose pre-activation is positive
+    (trap weights make it small; a random init fires for about half).
+    """
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+    with torch.no_grad():
+        rank = int(torch.linalg.matrix_rank(linear.weight.detach().double()))
+        rate = (linear(images.flatten(1).to(linear.weight.dtype)) > 0).float().mean().item()
+    return rank, rate
+
+
 def sample_batch(name: str, size: int, seed: int = 0, side: int | None = None) -> tuple[Tensor, Tensor]:
     """``size`` distinct real images of kind ``name`` for the chapter's batches, with labels.
 

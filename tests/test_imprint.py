@@ -247,3 +247,17 @@ def test_on_cuda_the_attack_returns_the_same_images():
     on_gpu = imprint.recover(cuda, rl.fl.client_update(cuda, x.cuda(), (y % 10).cuda()))
     assert torch.equal(on_cpu.bins, on_gpu.bins)
     torch.testing.assert_close(on_cpu.images, on_gpu.images, atol=1e-4, rtol=0)
+
+
+def test_first_layer_signals_tell_an_imprint_and_trap_weights_from_a_random_init():
+    """Rank 1 for an imprint's rows, a low firing rate for trap weights, about half otherwise."""
+    x = torch.rand(16, 3, 8, 8)
+    honest = rl.models.mlp((3, 8, 8), [64], 10, activation="relu")
+    planted = imprint.attach(honest, (3, 8, 8), bins=16, public=torch.rand(64, 3, 8, 8))
+    planted_layer = next(m for m in planted.modules() if isinstance(m, imprint.Imprint)).linear
+    assert imprint.first_layer_signals(planted_layer, x)[0] == 1
+    assert imprint.first_layer_signals(honest[1], x)[0] == 64
+    assert imprint.first_layer_signals(imprint.trap(honest, seed=0)[1], x)[1] < \
+        imprint.first_layer_signals(honest[1], x)[1]
+    with pytest.raises(TypeError, match="nn.Linear"):
+        imprint.first_layer_signals(honest, x)
