@@ -200,9 +200,14 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
     :func:`invert_linear` to its gradients, and shapes the result as ``in_shape``, else as
     ``model.in_shape`` (set by :mod:`recon_lib.models`), else flat.
 
+    Only the first layer's gradients are read, so only they are checked (types, shapes, NaN/inf
+    through :func:`invert_linear`'s own validation): the other entries cannot change the answer.
+
     Raises:
-        ValueError: missing gradient keys, no bias, bad gradients, wrong ``in_shape``.
-        TypeError: models that do not start with a Linear (names the chapter that handles them).
+        ValueError: missing gradient keys, no bias, bad gradients (NaN/inf in the first layer's
+            pair, no usable unit), wrong ``in_shape``.
+        TypeError: models that do not start with a Linear (names the chapter that handles them),
+            a message that is not a dict of floating-point tensors.
     """
     check.module(model)
     name, layer = first_layer(model)
@@ -211,13 +216,18 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"{name} is {type(layer).__name__}; the closed form of chapter 01 needs "
                         "the input to reach an nn.Linear first")
-    if layer.bias is None:
+    weight, bias = layer.weight, layer.bias
+    if bias is None:
         raise ValueError(f"{name} has no bias, so x leaks only up to scale: use "
                          "rl.analytic.direction_without_bias and rl.analytic.fix_scale (chapter 01)")
-    check.message(grads, "grads")
-    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"), layer)
-    x = invert_linear(grad_weight, grad_bias)
-    return x.reshape(*x.shape[:-1], *_output_shape(x.shape[-1], in_shape, model))
+    grads = check.message_form(grads, "grads")  # of its entries, only the pair used is checked
+    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"), (weight, bias))
+    try:
+        x = invert_linear(grad_weight, grad_bias)
+    except ValueError:  # name the entry at fault when it holds a NaN/inf, as check.message would
+        check.finite_entries(grads, [f"{name}.weight", f"{name}.bias"], "grads")
+        raise
+    return x.unflatten(-1, _output_shape(x.shape[-1], in_shape, model))
 
 
 # --- Names that moved to their own modules (higher layers), resolved on first use -------------
