@@ -94,17 +94,32 @@ def _direct(grad_weight: Tensor, grad_bias: Tensor) -> Tensor | None:
     """x = Σᵢ (∂bᵢ / Σⱼ ∂bⱼ²) ∂Wᵢ in one pass over ∂W, or None when it cannot be trusted.
 
     The weights are formed on the small (..., h) tensor, so ∂W is read once and x written once.
+    With one unit the sum is the ratio ∂W₁ / ∂b₁ itself: one division, one rounding (the careful
+    path's answer bit for bit), at the speed of a copy where a batch of 1×1 matmuls is slow.
     Validation is one reduction over x (a NaN or inf in either input, or an overflow, makes its
     sum non-finite) and the range of Σ ∂bᵢ² per client: it must be finite and ≥ tiny/eps, else
     δ² underflowed or overflowed; the careful path handles those messages.
     """
-    one = grad_bias.ndim == 1
-    squares = torch.dot(grad_bias, grad_bias) if one else torch.linalg.vecdot(grad_bias, grad_bias)
-    x = _weighted_sum(grad_bias / (squares if one else squares.unsqueeze(-1)), grad_weight)
-    low, high = (float(squares),) * 2 if one else (float(v) for v in torch.aminmax(squares))
+    if grad_weight.shape[-2] == 1:
+        x = grad_weight.squeeze(-2) / grad_bias
+        low, high = (grad_bias.item() ** 2,) * 2 if grad_bias.numel() == 1 else _extremes(grad_bias.square())
+    else:
+        one = grad_bias.ndim == 1
+        squares = torch.dot(grad_bias, grad_bias) if one else torch.linalg.vecdot(grad_bias, grad_bias)
+        x = _weighted_sum(grad_bias / (squares if one else squares.unsqueeze(-1)), grad_weight)
+        low, high = _extremes(squares)
     info = torch.finfo(x.dtype)
     trusted = info.tiny / info.eps <= low and high <= info.max and math.isfinite(float(x.sum()))
     return x if trusted else None
+
+
+def _extremes(values: Tensor) -> tuple[float, float]:
+    """The smallest and largest entry as Python floats (one value: read without a reduction)."""
+    if values.numel() == 1:
+        value = values.item()
+        return value, value
+    low, high = torch.aminmax(values)
+    return float(low), float(high)
 
 
 def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = None) -> Tensor:
@@ -124,7 +139,7 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
             everywhere: every unit dead, or the sample already perfectly fitted).
     """
     _check_pair(grad_weight, grad_bias, finite=False)
-    if tol is None and grad_weight.numel():
+    if tol is None:  # (_check_pair refused an empty message)
         x = _direct(grad_weight, grad_bias)
         if x is not None:
             return x
