@@ -10,18 +10,24 @@ Prints a table and writes ``benchmarks/results/closed_form.json``:
 (a) one closed-form attack (``rl.analytic.reconstruct``) on one real 32×32×3 CIFAR-100 image
     behind a one-hidden-layer sigmoid MLP: time and error;
 (b) throughput: N clients' one-image messages inverted at once (``rl.analytic.invert_linear``
-    on an N×h×d tensor); creating the messages is excluded from the time. Beside it, in the
-    same run, a plain copy of the same N×h×d tensor (``torch.clone``): the ratio copy time /
-    inversion time is the share of the copy's memory bandwidth the inversion reaches
-    (target ≥ 50 % at every N; the inversion reads the tensor once and writes N×d);
+    on an N×h×d tensor); creating the messages is excluded from the time. Beside it, timed
+    side by side, a plain copy of the same N×h×d tensor (``torch.clone``; both allocate their
+    result, as a caller's call would): the share of the copy's memory bandwidth the inversion
+    reaches (target ≥ 50 % at every N) is (bytes it must move / its time) ÷ (bytes the copy
+    moves / the copy's time), the median over repeats. The inversion must read N·h·(d + 1)
+    numbers and write N·d, the copy reads and writes N·h·d: with h = 1 the share is the ratio
+    of times (within 1/(2d)); with h = 8 a ratio of times would overstate it by 16/9;
 (c) in the same run, the DLG baseline (``benchmarks/dlg_reference.py``: LeNet-DLG, L-BFGS,
     300 steps, Gaussian init, Euclidean gradient distance) on the same image, its time and
     error, and the time ratio DLG / closed form; plus DLG behind the same MLP as (a).
 
 Times are medians over repeats after a warm-up, each repeat timing a loop of calls long
 enough (≥ 2 ms) that the clock's resolution does not matter; on CUDA each loop ends with a
-synchronisation. Beside the wall time, the CPU time of this process (``time.process_time``):
-on a machine shared with other processes it leaves out the time spent waiting for a core.
+synchronisation. Whatever is compared (the three figures of (a), the inversion and the copy
+of (b)) is timed side by side, loop after loop within each repeat, so that a busy spell of
+a shared machine slows both sides of a ratio rather than one. Beside the wall time, the CPU
+time of this process (``time.process_time``): on a machine shared with other processes it
+leaves out the time spent waiting for a core.
 The bare division ∂W₁ / ∂b₁ of the same message is timed as the floor any attack pays. The
 targets (one image ≤ 10 µs through ``reconstruct``, ≥ 50 % of copy bandwidth) are printed with
 the figures. On a shared 2-core machine use ``--threads 1``: two
@@ -50,30 +56,45 @@ TARGET_SECONDS = 10e-6  # one 3×32×32 image through reconstruct
 TARGET_COPY_SHARE = 0.5  # batched inversion vs a plain copy of the same tensor
 
 
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 2,
-          device: torch.device | str = "cpu") -> dict:
-    """Median (and fastest) wall time of one ``fn()`` over ``repeats`` timed loops, after a warm-up.
+def timed_side_by_side(fns: list[Callable[[], object]], repeats: int, warmup: int = 2,
+                       device: torch.device | str = "cpu") -> list[dict]:
+    """Median (and fastest) wall time of one call of each ``fn`` over ``repeats`` timed loops.
 
-    Each loop runs ``fn`` often enough to last ≥ 2 ms (so that microsecond calls are timed
+    Each loop runs its ``fn`` often enough to last ≥ 2 ms (so that microsecond calls are timed
     well); the median is the figure we report, the minimum shows what a quiet machine gives.
+    The functions' loops alternate within each repeat: a slow spell of a shared machine then
+    hits them alike, so the ratio of their times within a repeat (``samples``: per-call
+    seconds of each repeat) is steadier than the ratio of two medians taken seconds apart.
     """
+    numbers = [_loop_length(fn, warmup, device) for fn in fns]
+    samples: list[list[tuple[float, float]]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, number, times in zip(fns, numbers, samples, strict=True):
+            times.append(_time_loop(fn, number, device))
+    return [dict(seconds=statistics.median(w for w, _ in times), best_seconds=min(w for w, _ in times),
+                 repeats=repeats, loop=number, cpu_seconds=statistics.median(c for _, c in times),
+                 samples=[w for w, _ in times], cpu_samples=[c for _, c in times])
+            for number, times in zip(numbers, samples, strict=True)]
+
+
+def _loop_length(fn: Callable[[], object], warmup: int, device: torch.device | str) -> int:
+    """After ``warmup`` calls, how many calls of ``fn`` last about 2 ms."""
     for _ in range(warmup):
         fn()
     common.synchronize(device)
-    start, number = time.perf_counter(), 1
+    start = time.perf_counter()
     fn()
     common.synchronize(device)
-    number = max(1, int(2e-3 / max(time.perf_counter() - start, 1e-9)))
-    times, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        for _ in range(number):
-            fn()
-        common.synchronize(device)
-        times.append((time.perf_counter() - start) / number)
-        cpu.append((time.process_time() - start_cpu) / number)
-    return dict(seconds=statistics.median(times), best_seconds=min(times), repeats=repeats, loop=number,
-                cpu_seconds=statistics.median(cpu))
+    return max(1, int(2e-3 / max(time.perf_counter() - start, 1e-9)))
+
+
+def _time_loop(fn: Callable[[], object], number: int, device: torch.device | str) -> tuple[float, float]:
+    """Wall and CPU seconds per call of ``number`` calls of ``fn`` (synchronised at the end)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    for _ in range(number):
+        fn()
+    common.synchronize(device)
+    return (time.perf_counter() - start) / number, (time.process_time() - start_cpu) / number
 
 
 def errors(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
@@ -90,10 +111,10 @@ def one_attack(image: torch.Tensor, label: int, width: int, repeats: int, device
     model = rl.models.mlp(image.shape, [width], n_classes=100).to(device)
     message = rl.fl.client_update(model, image[None], torch.tensor([label], device=device))
     model_name = f"MLP 3072-{width}-100 sigmoid"
-    whole = timed(lambda: rl.analytic.reconstruct(model, message), repeats, device=device)
     pair = message["1.weight"], message["1.bias"]
-    arithmetic = timed(lambda: rl.analytic.invert_linear(*pair), repeats, device=device)
-    bare = timed(lambda: pair[0][0] / pair[1][0], repeats, device=device)
+    whole, arithmetic, bare = map(_no_samples, timed_side_by_side(
+        [lambda: rl.analytic.reconstruct(model, message), lambda: rl.analytic.invert_linear(*pair),
+         lambda: pair[0][0] / pair[1][0]], repeats, device=device))
     x_hat = rl.analytic.reconstruct(model, message)
     return [dict(part="a", attack="closed form (reconstruct)", model=model_name, n_images=1,
                  **whole, images_per_second=1 / whole["seconds"], **errors(x_hat, image)),
@@ -107,22 +128,39 @@ def one_attack(image: torch.Tensor, label: int, width: int, repeats: int, device
 
 def throughput(images: torch.Tensor, n: int, width: int, repeats: int, device: str = "cpu") -> dict:
     """(b) N one-image messages inverted in one vectorised call (message creation not timed),
-    and a plain copy of the same N×h×d tensor in the same run."""
+    and a plain copy of the same N×h×d tensor, timed side by side in the same run.
+
+    The share of the copy's bandwidth counts the bytes each must move: the copy reads and
+    writes N·h·d numbers, the inversion reads N·h·(d + 1) and writes N·d, so with h = 1 it is
+    the ratio of times and with h > 1 the inversion has less to move than the copy.
+    """
     rl.seed_everything(0)
     x = images[torch.arange(n) % len(images)].to(device)        # the 20 real images, repeated
     model = rl.models.mlp(x.shape[1:], [width], n_classes=100).to(device)
     messages = rl.fl.client_updates(model, x, torch.randint(0, 100, (n,)).to(device))
     grad_weight, grad_bias = messages["1.weight"], messages["1.bias"]
-    timing = timed(lambda: rl.analytic.invert_linear(grad_weight, grad_bias), repeats, device=device)
-    copy = timed(lambda: grad_weight.clone(), repeats, device=device)
+    timing, copy = timed_side_by_side([lambda: rl.analytic.invert_linear(grad_weight, grad_bias),
+                                       lambda: grad_weight.clone()], repeats, device=device)
+    moved = (grad_weight.numel() + grad_bias.numel() + x[0].numel() * n) / (2 * grad_weight.numel())
     x_hat = rl.analytic.invert_linear(grad_weight, grad_bias).reshape(x.shape)
     worst = float((x_hat - x).abs().max())
     return dict(part="b", attack="closed form (invert_linear, batched)",
-                model=f"MLP 3072-{width}-100 sigmoid", n_images=n, **timing,
+                model=f"MLP 3072-{width}-100 sigmoid", n_images=n, **_no_samples(timing),
                 images_per_second=n / timing["seconds"], max_abs_error=worst,
-                copy_seconds=copy["seconds"], copy_share=copy["seconds"] / timing["seconds"],
-                copy_share_cpu=copy["cpu_seconds"] / timing["cpu_seconds"],
+                copy_seconds=copy["seconds"], bytes_vs_copy=moved,
+                copy_share=moved * _median_ratio(copy["samples"], timing["samples"]),
+                copy_share_cpu=moved * _median_ratio(copy["cpu_samples"], timing["cpu_samples"]),
                 mse=float(rl.metrics.mse(x_hat, x).max()), psnr_db=float(rl.metrics.psnr(x_hat, x).min()))
+
+
+def _median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """Median over repeats of numerator / denominator (each pair timed side by side)."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+
+
+def _no_samples(timing: dict) -> dict:
+    """``timing`` without its per-repeat lists (kept out of the table and the JSON rows)."""
+    return {key: value for key, value in timing.items() if not key.endswith("samples")}
 
 
 def dlg_baseline(image: torch.Tensor, label: int, steps: int, width: int | None = None,

@@ -85,14 +85,37 @@ def choice(name: str, value: object, choices: Sequence[str]) -> str:
 
 def message(value: object, name: str = "message") -> None:
     """A FedSGD message: a non-empty dict {parameter name: finite floating-point tensor}."""
+    for key, entry in message_form(value, name).items():
+        floating_entry(entry, name, key)
+        if not all_finite(entry):
+            raise ValueError(f"{name}[{key!r}] contains NaN or inf; fix the client's loss first")
+
+
+def message_form(value: object, name: str = "message") -> Mapping[str, Tensor]:
+    """A non-empty dict, its entries left unread: for an attack that reads only some of them.
+
+    The closed form checks the two entries it uses (:func:`layer_gradients`, then one reduction
+    over its result), so its checks cost microseconds whatever the size of the rest of the message.
+    Returns ``value``, typed as a message.
+    """
     if not isinstance(value, Mapping) or not value:
         raise TypeError(f"{name} must be a non-empty dict {{name: gradient tensor}}, as from "
                         "rl.fl.client_update")
-    for key, entry in value.items():
-        if not isinstance(entry, Tensor) or not entry.is_floating_point():
-            got = entry.dtype if isinstance(entry, Tensor) else type(entry).__name__
-            raise TypeError(f"{name}[{key!r}] must be a floating-point tensor, got {got}")
-        if not all_finite(entry):
+    return value
+
+
+def floating_entry(entry: object, name: str, key: str) -> Tensor:
+    """``entry`` (``name[key]`` of a message) as a floating-point tensor, else a TypeError."""
+    if not isinstance(entry, Tensor) or not entry.is_floating_point():
+        got = entry.dtype if isinstance(entry, Tensor) else type(entry).__name__
+        raise TypeError(f"{name}[{key!r}] must be a floating-point tensor, got {got}")
+    return entry
+
+
+def finite_entries(value: Mapping[str, Tensor], keys: Sequence[str], name: str = "message") -> None:
+    """No NaN or inf in ``value[key]`` for each key (one sum each), else a ValueError naming it."""
+    for key in keys:
+        if not all_finite(value[key]):
             raise ValueError(f"{name}[{key!r}] contains NaN or inf; fix the client's loss first")
 
 
@@ -129,9 +152,10 @@ def gradient_pair(grad_weight: Tensor, grad_bias: Tensor, finite: bool = True) -
 
 
 def layer_gradients(grads: Mapping[str, Tensor], name: str, parts: Sequence[str],
-                    layer: nn.Module | None = None) -> list[Tensor]:
-    """``grads[f"{name}.{part}"]`` for each part, or a ValueError naming the missing keys; with
-    ``layer``, each gradient must also have its parameter's shape (a message of another model)."""
+                    like: Sequence[Tensor] | None = None) -> list[Tensor]:
+    """``grads[f"{name}.{part}"]`` for each part, each a floating-point tensor, or a ValueError
+    naming the missing keys; with ``like`` (the layer's parameters, in the order of ``parts``),
+    each gradient must also end with its parameter's shape (else it is a message of another model)."""
     if not isinstance(grads, Mapping):
         raise TypeError(f"grads must be a dict {{name: gradient}} as from rl.fl.client_update, got "
                         f"{type(grads).__name__}")
@@ -141,13 +165,12 @@ def layer_gradients(grads: Mapping[str, Tensor], name: str, parts: Sequence[str]
         raise ValueError(f"grads has no {missing}; it should be keyed like model.named_parameters() "
                          f"(it has {sorted(grads)[:6]}...). A frozen parameter (requires_grad=False) "
                          "sends no gradient, so its layer cannot be attacked from the message")
-    for part, key in zip(parts, keys, strict=True):
-        parameter = getattr(layer, part, None) if layer is not None else None
-        given = tuple(grads[key].shape[-parameter.ndim:]) if isinstance(parameter, Tensor) else ()
-        if isinstance(parameter, Tensor) and given != tuple(parameter.shape):
-            raise ValueError(f"grads[{key!r}] has shape {tuple(grads[key].shape)} but the model's "
+    entries = [floating_entry(grads[key], "grads", key) for key in keys]
+    for key, entry, parameter in zip(keys, entries, like, strict=True) if like is not None else ():
+        if entry.shape[-parameter.ndim:] != parameter.shape:
+            raise ValueError(f"grads[{key!r}] has shape {tuple(entry.shape)} but the model's "
                              f"{key} is {tuple(parameter.shape)}: the message is of another model")
-    return [grads[key] for key in keys]
+    return entries
 
 
 def client_batch(model: nn.Module, x: Tensor, y: Tensor) -> None:

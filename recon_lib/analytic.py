@@ -94,17 +94,32 @@ def _direct(grad_weight: Tensor, grad_bias: Tensor) -> Tensor | None:
     """x = Σᵢ (∂bᵢ / Σⱼ ∂bⱼ²) ∂Wᵢ in one pass over ∂W, or None when it cannot be trusted.
 
     The weights are formed on the small (..., h) tensor, so ∂W is read once and x written once.
+    With one unit the sum is the ratio ∂W₁ / ∂b₁ itself: one division, one rounding (the careful
+    path's answer bit for bit), at the speed of a copy where a batch of 1×1 matmuls is slow.
     Validation is one reduction over x (a NaN or inf in either input, or an overflow, makes its
     sum non-finite) and the range of Σ ∂bᵢ² per client: it must be finite and ≥ tiny/eps, else
     δ² underflowed or overflowed; the careful path handles those messages.
     """
-    one = grad_bias.ndim == 1
-    squares = torch.dot(grad_bias, grad_bias) if one else torch.linalg.vecdot(grad_bias, grad_bias)
-    x = _weighted_sum(grad_bias / (squares if one else squares.unsqueeze(-1)), grad_weight)
-    low, high = (float(squares),) * 2 if one else (float(v) for v in torch.aminmax(squares))
+    if grad_weight.shape[-2] == 1:
+        x = grad_weight.squeeze(-2) / grad_bias
+        low, high = (grad_bias.item() ** 2,) * 2 if grad_bias.numel() == 1 else _extremes(grad_bias.square())
+    else:
+        one = grad_bias.ndim == 1
+        squares = torch.dot(grad_bias, grad_bias) if one else torch.linalg.vecdot(grad_bias, grad_bias)
+        x = _weighted_sum(grad_bias / (squares if one else squares.unsqueeze(-1)), grad_weight)
+        low, high = _extremes(squares)
     info = torch.finfo(x.dtype)
     trusted = info.tiny / info.eps <= low and high <= info.max and math.isfinite(float(x.sum()))
     return x if trusted else None
+
+
+def _extremes(values: Tensor) -> tuple[float, float]:
+    """The smallest and largest entry as Python floats (one value: read without a reduction)."""
+    if values.numel() == 1:
+        value = values.item()
+        return value, value
+    low, high = torch.aminmax(values)
+    return float(low), float(high)
 
 
 def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = None) -> Tensor:
@@ -124,7 +139,7 @@ def invert_linear(grad_weight: Tensor, grad_bias: Tensor, tol: float | None = No
             everywhere: every unit dead, or the sample already perfectly fitted).
     """
     _check_pair(grad_weight, grad_bias, finite=False)
-    if tol is None and grad_weight.numel():
+    if tol is None:  # (_check_pair refused an empty message)
         x = _direct(grad_weight, grad_bias)
         if x is not None:
             return x
@@ -200,9 +215,14 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
     :func:`invert_linear` to its gradients, and shapes the result as ``in_shape``, else as
     ``model.in_shape`` (set by :mod:`recon_lib.models`), else flat.
 
+    Only the first layer's gradients are read, so only they are checked (types, shapes, NaN/inf
+    through :func:`invert_linear`'s own validation): the other entries cannot change the answer.
+
     Raises:
-        ValueError: missing gradient keys, no bias, bad gradients, wrong ``in_shape``.
-        TypeError: models that do not start with a Linear (names the chapter that handles them).
+        ValueError: missing gradient keys, no bias, bad gradients (NaN/inf in the first layer's
+            pair, no usable unit), wrong ``in_shape``.
+        TypeError: models that do not start with a Linear (names the chapter that handles them),
+            a message that is not a dict of floating-point tensors.
     """
     check.module(model)
     name, layer = first_layer(model)
@@ -211,13 +231,18 @@ def reconstruct(model: nn.Module, grads: Mapping[str, Tensor],
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"{name} is {type(layer).__name__}; the closed form of chapter 01 needs "
                         "the input to reach an nn.Linear first")
-    if layer.bias is None:
+    weight, bias = layer.weight, layer.bias
+    if bias is None:
         raise ValueError(f"{name} has no bias, so x leaks only up to scale: use "
                          "rl.analytic.direction_without_bias and rl.analytic.fix_scale (chapter 01)")
-    check.message(grads, "grads")
-    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"), layer)
-    x = invert_linear(grad_weight, grad_bias)
-    return x.reshape(*x.shape[:-1], *_output_shape(x.shape[-1], in_shape, model))
+    grads = check.message_form(grads, "grads")  # of its entries, only the pair used is checked
+    grad_weight, grad_bias = _layer_grads(grads, name, ("weight", "bias"), (weight, bias))
+    try:
+        x = invert_linear(grad_weight, grad_bias)
+    except ValueError:  # name the entry at fault when it holds a NaN/inf, as check.message would
+        check.finite_entries(grads, [f"{name}.weight", f"{name}.bias"], "grads")
+        raise
+    return x.unflatten(-1, _output_shape(x.shape[-1], in_shape, model))
 
 
 # --- Names that moved to their own modules (higher layers), resolved on first use -------------

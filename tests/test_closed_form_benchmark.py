@@ -49,6 +49,26 @@ def test_one_attack_rows_are_exact():
     assert all(r["max_abs_error"] <= 1e-6 and r["psnr_db"] > 100 and r["seconds"] > 0 for r in rows)
 
 
+def test_side_by_side_timing_alternates_the_loops_within_each_repeat():
+    calls = []
+    rows = closed_form.timed_side_by_side([lambda: calls.append("a"), lambda: calls.append("b")],
+                                          repeats=4, warmup=1)
+    assert [len(r["samples"]) for r in rows] == [4, 4] and all(r["seconds"] > 0 for r in rows)
+    timed = "".join(calls[2 * 2:])                       # after warm-up and loop calibration
+    blocks = timed.replace("ab", "a|b").replace("ba", "b|a").split("|")
+    assert [block[0] for block in blocks] == list("abababab")
+    assert {len(block) for block in blocks[0::2]} == {rows[0]["loop"]}
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_copy_share_counts_the_bytes_each_side_moves(width):
+    images, _ = rl.datasets.load("cifar100", n=2)
+    row = closed_form.throughput(images, n=4, width=width, repeats=3)
+    d = images[0].numel()
+    assert row["bytes_vs_copy"] == pytest.approx((width * (d + 1) + d) / (2 * width * d))
+    assert 0 < row["copy_share"] and "samples" not in row
+
+
 def test_throughput_inverts_every_message_exactly():
     images, _ = rl.datasets.load("cifar100", n=5)
     row = closed_form.throughput(images, n=12, width=3, repeats=1)
