@@ -56,7 +56,20 @@ def message_residual(model: nn.Module, images: Tensor, labels: Tensor,
     """
     parameter = next(model.parameters())
     recomputed = fl.client_updates(model, images.detach().to(parameter), labels.to(parameter.device))
-    n = len(images)
+    return _worst_relative(recomputed, grads, len(images))
+
+
+def batch_residual(model: nn.Module, images: Tensor, labels: Tensor, grads: Mapping[str, Tensor]) -> float:
+    """max over parameters of ‖g(x̂) − g‖ / ‖g‖ for *one* message of a batch of B images (the
+    gradient of the batch-averaged loss, as :func:`recon_lib.fl.client_update` sends it): what
+    an attack on a whole batch checks its answer with."""
+    parameter = next(model.parameters())
+    recomputed = fl.client_update(model, images.detach().to(parameter), labels.to(parameter.device))
+    return float(_worst_relative(recomputed, grads, 1)[0])
+
+
+def _worst_relative(recomputed: Mapping[str, Tensor], grads: Mapping[str, Tensor], n: int) -> Tensor:
+    """The worst parameter's relative residual for each of ``n`` stacked messages (float64)."""
     given = {k: grads[k].reshape(n, -1).to(torch.float64) for k in recomputed}
     errors = torch.stack([(recomputed[k].reshape(n, -1).to(torch.float64) - given[k]).norm(dim=1)
                           for k in recomputed], 1)

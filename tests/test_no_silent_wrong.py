@@ -111,6 +111,19 @@ def test_message_residual_separates_the_image_from_a_near_miss():
     assert near.item() > 1e-3
 
 
+def test_batch_residual_checks_one_message_of_a_whole_batch():
+    torch.manual_seed(0)
+    model = rl.models.mlp((1, 5, 5), [8], 4)
+    x, y = torch.rand(3, 1, 5, 5), torch.tensor([0, 2, 3])
+    message = rl.fl.client_update(model, x, y)
+    assert rl.verify.batch_residual(model, x, y, message) < 1e-5
+    assert rl.verify.batch_residual(model, x[[1, 0, 2]], y[[1, 0, 2]], message) < 1e-5  # order-free
+    assert rl.verify.batch_residual(model, x.flip(0), y, message) > 1e-2   # images and labels mismatched
+    one = rl.fl.client_update(model, x[:1], y[:1])
+    assert rl.verify.batch_residual(model, x[:1], y[:1], one) == pytest.approx(
+        float(rl.verify.message_residual(model, x[:1], y[:1], one)[0]))
+
+
 # --- the closed form --------------------------------------------------------------------------------
 def test_invert_linear_does_not_overflow_in_its_sums():
     x = rl.analytic.invert_linear(torch.full((4, 64), 1e38), torch.ones(4))

@@ -1,5 +1,6 @@
 """Gradient matching (chapters 02 and 04): each piece against a hand or autograd reference."""
 import dataclasses
+import warnings
 
 import pytest
 import torch
@@ -36,7 +37,41 @@ def test_cosine_distance_matches_torch_cosine_similarity_of_the_flat_gradients()
     assert op.cosine_distance({k: 3 * v for k, v in t.items()}, t).abs() < 1e-6  # scale-blind
 
 
-@pytest.mark.parametrize("distance", [op.euclidean_distance, op.cosine_distance])
+def test_normalised_distance_puts_every_parameter_in_its_own_units():
+    g, t = random_grads(), random_grads()
+    expected = sum(v.numel() ** 0.5 * ((g[k] - v) ** 2).sum() / (v ** 2).sum() for k, v in t.items())
+    torch.testing.assert_close(op.normalised_distance(g, t), expected)
+    scaled = {"a": 1e3 * t["a"], "b": t["b"]}  # one parameter a thousand times larger ...
+    off = {"a": 1e3 * g["a"], "b": g["b"]}     # ... and its residual with it: same distance
+    torch.testing.assert_close(op.normalised_distance(off, scaled), expected)
+
+
+def test_a_zero_gradient_gets_a_finite_weight():
+    t = {"a": torch.zeros(3, 4), "b": torch.randn(5)}
+    weights = op.layer_weights(t)
+    assert all(0 < w < float("inf") for w in weights.values())
+    assert torch.isfinite(op.normalised_distance(random_grads(), t))
+
+
+@pytest.mark.parametrize("name", ["euclidean", "cosine", "normalised"])
+def test_the_objectives_distance_equals_the_public_function(name):
+    g, t = random_grads(lead=(3,)), random_grads()
+    fast = op._distance(op.options(None, distance=name), t)
+    torch.testing.assert_close(fast(g, t), op.DISTANCES[name](g, t))
+
+
+@pytest.mark.parametrize("name, scale", [
+    ("euclidean", lambda t: sum(float(v.square().sum()) for v in t.values())),
+    ("normalised", lambda t: sum(v.numel() ** 0.5 for v in t.values())),
+    ("cosine", lambda t: 1.0)])
+def test_rtol_is_relative_to_the_distance_of_a_zero_gradient(name, scale):
+    t = random_grads()
+    opts = op.options(None, distance=name, tol=0.0, rtol=1e-3)
+    assert op.stop_threshold(opts, t) == pytest.approx(1e-3 * scale(t), rel=1e-5)
+    assert op.stop_threshold(op.options(None, distance=name, tol=0.5, rtol=0.0), t) == 0.5
+
+
+@pytest.mark.parametrize("distance", [op.euclidean_distance, op.cosine_distance, op.normalised_distance])
 def test_distances_keep_leading_restart_dimensions(distance):
     g, t = random_grads(lead=(4,)), random_grads()
     batched = distance(g, t)
@@ -205,9 +240,44 @@ def test_runs_on_cuda_and_matches_cpu():
     torch.testing.assert_close(cuda.images.cpu(), cpu.images, atol=1e-3, rtol=0)
 
 
+def test_an_attack_that_stops_above_its_threshold_warns():
+    model, x, y, target = message(batch_size=2)
+    with pytest.warns(rl.ReconstructionWarning, match="images may be wrong"):
+        op.gradient_matching(model, target, 2, preset="stabilised", steps=1, check_every=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rl.ReconstructionWarning)
+        op.gradient_matching(model, target, 2, preset="stabilised", steps=1, check_every=1, tol=0.0,
+                             progress=False)
+        with rl.errors.scored_against_truth():  # a study scores the images itself
+            op.gradient_matching(model, target, 2, preset="stabilised", steps=1, check_every=1, progress=False)
+
+
+def test_grey_start_is_one_deterministic_image():
+    model, x, y, target = message(batch_size=1, side=5)
+    runs = [op.gradient_matching(model, target, 1, init="grey", steps=3, tol=0.0, seed=s, progress=False)
+            for s in (0, 1)]
+    torch.testing.assert_close(runs[0].images, runs[1].images)
+    with pytest.raises(ValueError, match="restarts"):
+        op.options("normalised", restarts=2)
+
+
 def test_rtol_stops_relative_to_the_size_of_the_message():
     model, x, y, target = message(batch_size=1, side=5)
     scale = float(sum(g.square().sum() for g in target.values()))
     result = op.gradient_matching(model, target, 1, tol=0.0, rtol=0.5, steps=500, progress=False)
     assert result.steps <= op.options().check_every and result.loss < 0.5 * scale
     assert op.options("fast").rtol > 0 and op.options("fast").box == "penalty"
+
+
+def test_the_normalised_distance_finds_what_the_euclidean_one_drowns():
+    """Chapter 04's claim: under PyTorch's initialisation the first layer's gradient is ~10⁻³ of
+    the last one's; DLG's Euclidean distance stops with the image still wrong (and says so), the
+    normalised distance recovers it."""
+    victim = rl.widgets.optimisation.client(index=1, seed=1, weights="pytorch")
+    norms = {k: float(g.norm()) for k, g in victim.message.items()}
+    assert norms["0.weight"] < 1e-2 * norms["7.weight"]
+    euclidean = rl.widgets.optimisation.attack(victim, "fast", steps=1500)  # (scored: no warning)
+    normalised = rl.widgets.optimisation.attack(victim, "normalised")
+    assert not euclidean.success and euclidean.mse > 10 * normalised.mse
+    assert normalised.success and normalised.result.loss < op.stop_threshold(
+        normalised.result.options, victim.message)

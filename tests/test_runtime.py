@@ -57,3 +57,15 @@ def test_threads_for_small_cpu_problems_only():
     assert rl.runtime.threads_for(small) == 1 and rl.runtime.threads_for(small, "cpu") == 1
     assert rl.runtime.threads_for(large) is None
     assert rl.runtime.threads_for(small, "cuda") is None
+
+
+def test_small_problem_uses_one_thread_and_native_convolutions_then_restores():
+    before = (torch.get_num_threads(), torch.backends.mkldnn.enabled)
+    with rl.runtime.small_problem(100):
+        assert torch.get_num_threads() == 1 and not torch.backends.mkldnn.enabled
+    assert (torch.get_num_threads(), torch.backends.mkldnn.enabled) == before
+    with pytest.raises(RuntimeError), rl.runtime.small_problem(100):
+        raise RuntimeError("boom")
+    assert (torch.get_num_threads(), torch.backends.mkldnn.enabled) == before
+    with rl.runtime.small_problem(rl.runtime.SMALL_PROBLEM):  # large: the caller's settings
+        assert (torch.get_num_threads(), torch.backends.mkldnn.enabled) == before

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .. import analytic, fl, metrics, models, newton, optimize, plot
+from ..errors import scored_against_truth
 
 METHODS = ("newton", "span", "unconstrained", "closed form")
 LABELINGS = ("distinct", "data")
@@ -148,8 +149,9 @@ def attack(batch: Batch, method: str = "newton", labels: str = "distinct", **opt
         images, loss = solution.images, solution.loss
     else:
         settings = {**ATTACK, **options}
-        result = optimize.gradient_matching(batch.model, batch.message, size, labels=used,
-                                            span=method == "span", progress=False, **settings)
+        with scored_against_truth():  # the outcome is scored against the private batch
+            result = optimize.gradient_matching(batch.model, batch.message, size, labels=used,
+                                                span=method == "span", progress=False, **settings)
         images, loss = result.images, result.loss
     matched, _ = metrics.match(images, batch.x)
     return Outcome(size, h, method, matched.detach(), batch.x, metrics.psnr(matched, batch.x),

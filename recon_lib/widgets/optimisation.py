@@ -28,10 +28,12 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from .. import datasets, fl, metrics, models, optimize, plot
+from ..errors import scored_against_truth
 from ..runtime import progress_bar
 
 VICTIMS = ("lenet", "mlp")
-INITS = ("uniform", "gaussian")
+INITS = ("uniform", "gaussian")  # the stabiliser study: the paper's start and DLG's
+WEIGHTS = ("dlg", "pytorch")  # the victim's initialisation: DLG's U(±0.5) or PyTorch's default
 SUCCESS_MSE = 1e-3  # iDLG's success criterion: image MSE below this
 # Presets that fit whole images (gauss_newton needs span=True, i.e. a biased Linear first layer).
 WHOLE_IMAGE_PRESETS = [name for name in optimize.PRESETS
@@ -64,15 +66,19 @@ class Outcome:
 
 
 def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: int = 0,
-           size: int = 32, batch_size: int = 1) -> Client:
+           size: int = 32, batch_size: int = 1, weights: str = "dlg") -> Client:
     """A reproducible victim and the message of ``batch_size`` real size×size RGB images.
 
     ``victim="lenet"`` is the DLG LeNet; ``"mlp"`` a sigmoid MLP with 64 hidden units. Images
     ``index … index + batch_size − 1`` of ``kind`` (rl.datasets; indices wrap around the sample
-    pack, so any seed has a victim), labels made distinct.
+    pack, so any seed has a victim), labels made distinct. ``weights="dlg"`` draws the LeNet's
+    weights from DLG's U(−0.5, 0.5); ``"pytorch"`` keeps PyTorch's default initialisation
+    (``reset_parameters``), what a model someone trains starts from.
     """
     if victim not in VICTIMS:
         raise ValueError(f"unknown victim {victim!r}; choose one of {VICTIMS}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"unknown weights {weights!r}; choose one of {WEIGHTS}")
     x, y = datasets.load(kind, size=size)
     if batch_size > len(x):
         raise ValueError(f"batch_size {batch_size} exceeds the {len(x)} images of {kind!r}")
@@ -83,6 +89,11 @@ def client(kind: str = "cifar100", index: int = 0, victim: str = "lenet", seed: 
     torch.manual_seed(seed)
     shape = (3, size, size)
     model = models.lenet_dlg(shape, 100) if victim == "lenet" else models.mlp(shape, [64], 100)
+    if weights == "pytorch":
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                module.reset_parameters()
     return Client(model, x, y, fl.client_update(model, x, y))
 
 
@@ -92,8 +103,9 @@ def attack(victim: Client, preset: str | None = "stabilised", seed: int = 0, **o
     For a batch the reconstructions are paired with the originals first (:func:`metrics.match`)
     and the *worst* image's MSE and PSNR are reported: success means every image came back.
     """
-    result = optimize.gradient_matching(victim.model, victim.message, len(victim.x), preset=preset,
-                                        seed=seed, progress=False, **overrides)
+    with scored_against_truth():
+        result = optimize.gradient_matching(victim.model, victim.message, len(victim.x), preset=preset,
+                                            seed=seed, progress=False, **overrides)
     images, _ = metrics.match(result.images.float(), victim.x)
     return Outcome(result, victim.x, float(metrics.mse(images, victim.x).max()),
                    float(metrics.psnr(images.clamp(0, 1), victim.x).min()))
@@ -231,7 +243,7 @@ def explorer(victim: Client):
 
     return widgets.interactive(
         update, preset=widgets.Dropdown(options=WHOLE_IMAGE_PRESETS, value="fast", description="preset"),
-        init=widgets.Dropdown(options=INITS, value="uniform", description="init"),
+        init=widgets.Dropdown(options=(*INITS, "grey"), value="uniform", description="init"),
         steps=widgets.IntSlider(60, 10, 300, step=10, description="step budget"),
         stop_early=widgets.Checkbox(True, description="stop early"),
         seed=widgets.IntSlider(0, 0, 9, description="seed"))
