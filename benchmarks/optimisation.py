@@ -3,7 +3,8 @@
     python benchmarks/optimisation.py                    # 20 seeds, 32×32 images (hours on a 2-core CPU)
     python benchmarks/optimisation.py --seeds 5 --size 16   # minutes
     python benchmarks/optimisation.py --smoke            # seconds: checks that the script runs
-    python benchmarks/optimisation.py --parts unseen --seeds 3 --busy both   # the speed target
+    python benchmarks/optimisation.py --parts unseen --first-seed 2 --seeds 10 --reference-seeds 2 \
+        --busy both                                      # the speed target (about 25 minutes)
 
 Seed s attacks CIFAR-100 image s (the offline sample pack) behind a victim seeded with s, with
 the dummy seeded with s. Success: image MSE < 1e-3 (iDLG's criterion; for a batch, every
@@ -12,15 +13,15 @@ image after Hungarian matching). Parts, each a table, all written to
 
 1. **target** — in one run, side by side: the faithful published DLG loop
    (``benchmarks/dlg_reference.py``: LeNet-DLG, Gaussian init, joint soft label, L-BFGS lr 1,
-   300 × 20 iterations) against our ``"fast"`` preset (uniform init, iDLG label, box penalty,
-   compact L-BFGS with memory 500 (``rl.lbfgs``), early stop at a matching loss of 1e-6 or
-   1e-8 · ‖g*‖²).
-   Reports both success rates, the reference's median attack time, our median time to success
-   and their ratio (target: ≥ 90 % success and ratio ≤ 1/3).
+   300 × 20 iterations) against our best preset, ``"normalised"`` (uniform init, iDLG label,
+   box penalty, compact L-BFGS with memory 200 (``rl.lbfgs``) on the normalised gradient
+   distance Σ_k √n_k ‖g_k − g*_k‖² / ‖g*_k‖², early stop at 8e-9 of the distance of a zero
+   gradient). Reports both success rates, the reference's median attack time, our median time
+   to success and their ratio.
 2. **stabilisers** — LeNet-DLG, the published optimiser, Gaussian vs uniform init × DLG vs iDLG
    label × with/without box prior: success rate, median steps and seconds to success.
 3. **fc** — the same eight configurations on a sigmoid MLP (64 hidden units).
-4. **batches** — B = 2, 4, 8 on the MLP (h = 64 ≥ B), ``"fast"`` preset with and without the
+4. **batches** — B = 2, 4, 8 on the MLP (h = 64 ≥ B), our best preset (``"normalised"``) with and without the
    orthogonality regulariser.
 5. **unseen** — the speed target on victims the presets were not tuned on (chapter 04 tunes on
    CIFAR-100): faces, ImageNet photos, blood cells and fMRI slices, 32×32 (grey kinds repeated
@@ -29,13 +30,21 @@ image after Hungarian matching). Parts, each a table, all written to
    published loop (300 × 20 L-BFGS iterations, no early stop: its time hardly depends on the
    victim) on the first ``--reference-seeds`` of each kind × init. Each condition quiet and/or
    (``--busy``) with one core kept busy by a bounded busy-loop process. Reports success rates
-   with a 95 % Wilson interval, the distribution of times (min, quartiles, max) and the ratio
-   median reference attack time / our median time to success (target: ≥ 95 % and ≥ 5×).
+   with a 95 % Wilson interval, the distribution of times (min, quartiles, max, also by weight
+   initialisation) and the speed-up: the published loop's median time to success over ours.
+   The published loop has no early stop, so on a victim it reconstructs its time to success is
+   its attack time; under PyTorch's initialisation it ends after about a second, failed
+   (torch's L-BFGS stops once the gradient falls below its ``tolerance_grad``): those quick
+   failures are reported (success by init, attack time of all runs) but are not a speed, so
+   the ratio's reference median is over its successful runs (target: ≥ 95 % and ≥ 5×).
+   The presets were chosen on CIFAR-100; seeds 0 and 1 of the unseen kinds were looked at
+   while developing the ``"normalised"`` preset, so the reported run starts at
+   ``--first-seed 2``.
 
 Attack times exclude building the victim and the message. Threads: torch's default unless
-``--threads`` is given; the attacks choose their own intra-op threads
-(``rl.runtime.threads_for``), and the reference loop runs under the same choice, so the ratio
-compares the algorithms, not the thread settings.
+``--threads`` is given; the attacks choose their own intra-op threads and convolution backend
+(``rl.runtime.small_problem``), and the reference loop runs under the same choice, so the
+ratio compares the algorithms, not the thread or backend settings.
 """
 from __future__ import annotations
 
@@ -51,7 +60,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -60,7 +68,7 @@ from benchmarks import common  # noqa: E402
 from benchmarks.dlg_reference import run_dlg  # noqa: E402
 from recon_lib.widgets import optimisation as wo  # noqa: E402
 
-BEST = dict(preset="fast")
+BEST = dict(preset="normalised")
 UNSEEN_KINDS = ("faces", "imagenet", "wbc", "fmri")
 INITS = ("dlg", "pytorch")
 
@@ -114,14 +122,8 @@ def spread(values: list[float]) -> dict:
 
 def unseen_client(kind: str, seed: int, init: str, size: int, device: torch.device) -> wo.Client:
     """LeNet-DLG on image ``seed`` of ``kind``, weights from DLG's U(±0.5) or PyTorch's default."""
-    victim = wo.client(kind, index=seed, seed=seed, size=size)
-    model = victim.model
-    if init == "pytorch":
-        torch.manual_seed(seed)
-        for module in model.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                module.reset_parameters()
-    model, x, y = model.to(device), victim.x.to(device), victim.y.to(device)
+    victim = wo.client(kind, index=seed, seed=seed, size=size, weights=init)
+    model, x, y = victim.model.to(device), victim.x.to(device), victim.y.to(device)
     return wo.Client(model, x, y, rl.fl.client_update(model, x, y))
 
 
@@ -151,8 +153,7 @@ def unseen(seeds: list[int], size: int, steps: int, reference_seeds: int, busy: 
                                      seconds=seconds, steps=outcome.result.steps))
                     line = f"  {kind:9s} {init:8s} seed {s}: ours {seconds:6.2f} s mse {outcome.mse:.1e}"
                     if s in seeds[:reference_seeds]:
-                        threads = rl.runtime.threads_for(victim.x.numel(), device)
-                        with rl.runtime.intra_op_threads(threads):
+                        with rl.runtime.small_problem(victim.x.numel(), device):  # as ours runs
                             start = time.perf_counter()
                             ref = run_dlg(victim.model, victim.message, (3, size, size), 100, steps=steps,
                                           seed=s)
@@ -168,15 +169,21 @@ def unseen(seeds: list[int], size: int, steps: int, reference_seeds: int, busy: 
             loop.kill()
             loop.wait()
     won = [r["seconds"] for r in ours if r["success"]]
-    ref_time = statistics.median(r["seconds"] for r in reference) if reference else math.nan
+    ref_won = [r["seconds"] for r in reference if r["success"]]
+    ref_time = statistics.median(ref_won) if ref_won else math.nan
     our_time = statistics.median(won) if won else math.nan
     hits = sum(r["success"] for r in ours)
     return dict(condition="busy" if busy else "quiet",
                 ours=dict(settings=BEST, success_rate=hits / len(ours), interval=wilson(hits, len(ours)),
                           seconds_to_success=spread(won), seconds_all=spread([r["seconds"] for r in ours]),
+                          by_init={i: spread([r["seconds"] for r in ours if r["success"] and r["init"] == i])
+                                   for i in INITS},
                           runs=ours),
                 reference=dict(success_rate=_rate(reference) if reference else math.nan,
-                               attack_seconds=spread([r["seconds"] for r in reference]), runs=reference),
+                               attack_seconds=spread([r["seconds"] for r in reference]),
+                               seconds_to_success=spread(ref_won),
+                               by_init={i: _rate([r for r in reference if r["init"] == i]) for i in INITS},
+                               runs=reference),
                 speedup=ref_time / our_time,
                 by_kind={f"{k}/{i}": _rate([r for r in ours if r["kind"] == k and r["init"] == i])
                          for k in kinds for i in INITS})
@@ -185,20 +192,25 @@ def unseen(seeds: list[int], size: int, steps: int, reference_seeds: int, busy: 
 def show_unseen(result: dict) -> None:
     ours, ref = result["ours"], result["reference"]
     low, high = ours["interval"]
-    t, r = ours["seconds_to_success"], ref["attack_seconds"]
+    t, r = ours["seconds_to_success"], ref["seconds_to_success"]
     print(f"\nunseen victims, {result['condition']}: ours {ours['success_rate']:.0%} success "
           f"(95 % CI {low:.0%}-{high:.0%}, n = {len(ours['runs'])}); reference {ref['success_rate']:.0%} "
-          f"(n = {len(ref['runs'])})")
-    print(f"{'seconds':<28}{'min':>7}{'q1':>7}{'median':>8}{'q3':>7}{'max':>7}")
-    for name, d in (("ours, time to success", t), ("reference, attack time", r)):
+          f"(n = {len(ref['runs'])}; by weight init: "
+          + ", ".join(f"{i} {v:.0%}" for i, v in ref["by_init"].items()) + ")")
+    print(f"{'seconds':<36}{'n':>4}{'min':>7}{'q1':>7}{'median':>8}{'q3':>7}{'max':>7}")
+    rows = [("ours, time to success", t), *((f"ours, time to success, {i} init", d)
+                                           for i, d in ours["by_init"].items()),
+            ("reference, time to success", r), ("reference, attack time (all runs)", ref["attack_seconds"])]
+    for name, d in rows:
         if d.get("n"):
-            print(f"{name:<28}{d['min']:>7.2f}{d['q1']:>7.2f}{d['median']:>8.2f}{d['q3']:>7.2f}{d['max']:>7.2f}")
-    print(f"speed-up (median reference / median ours): {result['speedup']:.1f}x (target >= 5x); "
-          "success by kind/init: " + ", ".join(f"{k} {v:.0%}" for k, v in result["by_kind"].items()))
+            print(f"{name:<36}{d['n']:>4}{d['min']:>7.2f}{d['q1']:>7.2f}{d['median']:>8.2f}{d['q3']:>7.2f}"
+                  f"{d['max']:>7.2f}")
+    print(f"speed-up (median time to success, reference / ours): {result['speedup']:.1f}x (target >= 5x); "
+          "our success by kind/init: " + ", ".join(f"{k} {v:.0%}" for k, v in result["by_kind"].items()))
 
 
 def batches(seeds: list[int], size: int, sizes: tuple[int, ...]) -> list[dict]:
-    """Batches on the MLP with and without the orthogonality regulariser ("fast" preset)."""
+    """Batches on the MLP with and without the orthogonality regulariser (our best preset)."""
     rows = []
     for batch_size in sizes:
         configs = {f"B={batch_size}, λ⊥=0": dict(orthogonality=0.0),
@@ -218,6 +230,8 @@ def show(title: str, rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed ... first-seed + seeds - 1 (images and victims)")
     parser.add_argument("--size", type=int, default=32, help="image side (DLG: 32)")
     parser.add_argument("--steps", type=int, default=300, help="reference DLG step calls")
     parser.add_argument("--parts", default="target,stabilisers,fc,batches")
@@ -234,7 +248,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds, size, steps = ((list(range(2)), 8, 5) if args.smoke
-                          else (list(range(args.seeds)), args.size, args.steps))
+                          else (list(range(args.first_seed, args.first_seed + args.seeds)), args.size,
+                                args.steps))
     parts = args.parts.split(",")
     report: dict[str, Any] = dict(seeds=len(seeds), size=size, threads=torch.get_num_threads(),
                                   torch=torch.__version__, machine=platform.platform(), device=device.type,
@@ -247,7 +262,7 @@ def main() -> None:
             report["unseen"].append(unseen(seeds, size, steps, args.reference_seeds, busy, device))
             show_unseen(report["unseen"][-1])
     if "target" in parts:
-        print("target: published DLG vs our 'fast' preset")
+        print("target: published DLG vs our best preset (normalised)")
         report["target"] = result = target(seeds, size, steps, device)
         print(f"reference: success {result['reference']['success_rate']:.0%}, median attack "
               f"{result['reference']['median_attack_seconds']:.1f} s | ours: success "
@@ -260,7 +275,7 @@ def main() -> None:
             show(f"{part}: {victim}, {size}×{size}, published optimiser, stop at loss 1e-6", rows)
     if "batches" in parts:
         report["batches"] = rows = batches(seeds, size, (2, 4, 8))
-        show("batches: MLP h=64, 'fast' preset, with/without orthogonality", rows)
+        show("batches: MLP h=64, best preset, with/without orthogonality", rows)
     if not args.smoke:
         stem = "optimisation_unseen" if parts == ["unseen"] else "optimisation"
         out = Path(args.out) if args.out else common.results_path(stem, device)
