@@ -338,7 +338,7 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
     buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
     distance = _distance(opts, target)
     replica = copy.deepcopy(model).to(dtype)  # never the caller's model (its buffers stay untouched)
-    replica_parameters = dict(replica.named_parameters())
+    replica_parameters: dict[str, Tensor] = dict(replica.named_parameters())
     for name, parameter in replica_parameters.items():
         parameter.requires_grad_(name in names)
 
