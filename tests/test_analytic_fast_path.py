@@ -137,3 +137,19 @@ def test_reconstruct_of_a_swapped_first_layer_uses_the_new_layer():
     model[1] = torch.nn.Linear(16, 2)
     with pytest.raises(ValueError, match="another model"):
         rl.analytic.reconstruct(model, message)
+
+
+def test_large_batches_are_divided_in_cache_sized_chunks_bit_for_bit():
+    n = 3 * rl.analytic.CHUNK_BYTES // (4 * 300) + 7           # several chunks and a remainder
+    generator = torch.Generator().manual_seed(0)
+    grad_weight = torch.rand(n, 1, 300, generator=generator)
+    grad_bias = torch.rand(n, 1, generator=generator) + 0.5
+    assert torch.equal(rl.analytic.invert_linear(grad_weight, grad_bias), grad_weight[:, 0] / grad_bias)
+
+
+def test_a_nan_in_a_later_chunk_is_still_refused():
+    n = 3 * rl.analytic.CHUNK_BYTES // (4 * 300)
+    grad_weight, grad_bias = torch.rand(n, 1, 300), torch.rand(n, 1) + 0.5
+    grad_weight[n - 2, 0, 5] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        rl.analytic.invert_linear(grad_weight, grad_bias)
