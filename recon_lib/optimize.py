@@ -184,8 +184,9 @@ class Result:
         options: the settings used.
         residual: how well the answer reproduces the message, as the server can check it:
             the worst parameter's ‖g(x̂) − g*‖ / ‖g*‖ for the message recomputed from the images
-            and labels (:func:`recon_lib.verify.batch_residual`); NaN with a jointly fitted
-            soft label, which has no hard label to recompute with.
+            and labels (:func:`recon_lib.verify.batch_residual`; up to one scale factor with
+            the cosine distance); NaN with a jointly fitted soft label, which has no hard label
+            to recompute with.
     """
 
     images: Tensor
@@ -529,20 +530,21 @@ def gradient_matching(model: nn.Module, grads: Message, batch_size: int,
     losses = torch.stack(history)[:, best] if history else final[best:best + 1]
     result = Result(images=images, labels=found, losses=losses.detach().cpu(), steps=steps,
                     seconds=time.perf_counter() - start, restart_losses=final.detach().cpu(),
-                    options=opts, residual=_residual(model, images, hard, target))
+                    options=opts, residual=_residual(model, images, hard, target, opts.distance == "cosine"))
     if stop > 0:  # an attack meant to converge says when it did not
         _warn_unless_converged(result, stop)
     return result
 
 
-def _residual(model: nn.Module, images: Tensor, labels: Tensor | None, target: Message) -> float:
+def _residual(model: nn.Module, images: Tensor, labels: Tensor | None, target: Message,
+              up_to_scale: bool = False) -> float:
     """:func:`recon_lib.verify.batch_residual` of the answer (inf for non-finite images, NaN
-    without hard labels)."""
+    without hard labels); ``up_to_scale`` for the cosine distance, which matches directions."""
     if labels is None:
         return math.nan
     if not torch.isfinite(images).all():
         return math.inf
-    return verify.batch_residual(model, images, labels, target)
+    return verify.batch_residual(model, images, labels, target, up_to_scale)
 
 
 def _warn_unless_converged(result: Result, stop: float) -> None:

@@ -59,12 +59,23 @@ def message_residual(model: nn.Module, images: Tensor, labels: Tensor,
     return _worst_relative(recomputed, grads, len(images))
 
 
-def batch_residual(model: nn.Module, images: Tensor, labels: Tensor, grads: Mapping[str, Tensor]) -> float:
+def batch_residual(model: nn.Module, images: Tensor, labels: Tensor, grads: Mapping[str, Tensor],
+                   up_to_scale: bool = False) -> float:
     """max over parameters of ‖g(x̂) − g‖ / ‖g‖ for *one* message of a batch of B images (the
     gradient of the batch-averaged loss, as :func:`recon_lib.fl.client_update` sends it): what
-    an attack on a whole batch checks its answer with."""
+    an attack on a whole batch checks its answer with.
+
+    With ``up_to_scale`` the recomputed message is first rescaled by the one factor that fits
+    it best to ``grads``: the check of an attack that matches directions only (the cosine
+    distance), for which a message rescaled by the client (clipping, chapter 07) is still matched.
+    """
     parameter = next(model.parameters())
     recomputed = fl.client_update(model, images.detach().to(parameter), labels.to(parameter.device))
+    if up_to_scale:
+        dot = sum(float((recomputed[k].double() * grads[k].double()).sum()) for k in recomputed)
+        square = sum(float(recomputed[k].double().square().sum()) for k in recomputed)
+        factor = dot / square if square > 0 else 1.0
+        recomputed = {k: g * factor for k, g in recomputed.items()}
     return float(_worst_relative(recomputed, grads, 1)[0])
 
 

@@ -158,3 +158,13 @@ def test_recover_label_on_an_all_zero_message_raises():
 def test_an_empty_batch_is_refused(shape_w, shape_b):
     with pytest.raises(ValueError, match="empty"):
         rl.analytic.invert_linear(torch.zeros(shape_w), torch.zeros(shape_b))
+
+
+def test_batch_residual_up_to_scale_accepts_a_rescaled_message():
+    torch.manual_seed(0)
+    model = rl.models.mlp((1, 5, 5), [8], 4)
+    x, y = torch.rand(2, 1, 5, 5), torch.tensor([0, 2])
+    clipped = {k: 0.1 * g for k, g in rl.fl.client_update(model, x, y).items()}   # a clipped message
+    assert rl.verify.batch_residual(model, x, y, clipped) > 0.5
+    assert rl.verify.batch_residual(model, x, y, clipped, up_to_scale=True) < 1e-5
+    assert rl.verify.batch_residual(model, x.flip(0), y, clipped, up_to_scale=True) > 1e-2
