@@ -8,7 +8,7 @@ Reconstruction in Federated Learning* (arXiv 2010.15718). The data flow a learne
 
 Modules, by chapter: ``fl``, ``models`` (00–01); ``analytic``, ``symbolic`` (01); ``labels``,
 ``span``, ``conditions``, ``newton`` (02); ``geometry``, ``conv``, ``cgls``, ``activations``,
-``cnn``, ``head`` (03); ``optimize``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``kinds``,
+``cnn``, ``head`` (03); ``optimize``, ``matching``, ``presets``, ``lbfgs`` (02, 04); ``datasets``, ``kinds``,
 ``sources``, ``archives`` (all); ``benchmark`` with ``benchmark_methods``, ``benchmark_tables``,
 ``benchmark_figures``, and ``distortions`` (06); ``defences``, ``defence_theory``,
 ``privacy_utility`` (07); ``flower``, ``deployment``, ``victims`` (08, they load Flower);
@@ -21,7 +21,7 @@ parsing every import; a new module must be added here and there):
     layer 0: _validate, archives, errors, kinds, runtime
     layer 1: activations, cgls, defence_theory, fl, geometry, head, lbfgs, metrics, models, presets,
              sources, span, symbolic
-    layer 2: analytic, conv, datasets, defences, plot, verify
+    layer 2: analytic, conv, datasets, defences, matching, plot, verify
     layer 3: benchmark_tables, cnn, conditions, distortions, flower, imprint, labels
     layer 4: deployment, newton
     layer 5: optimize
@@ -47,7 +47,8 @@ __version__ = "0.1.0"
 SUBMODULES = ("activations", "analytic", "archives", "benchmark", "benchmark_figures",
               "benchmark_methods", "benchmark_tables", "cgls", "cnn", "conditions", "conv", "course",
               "datasets", "defence_theory", "defences", "deployment", "distortions", "errors", "fl",
-              "flower", "geometry", "grading", "head", "imprint", "kinds", "labels", "lbfgs", "metrics",
+              "flower", "geometry", "grading", "head", "imprint", "kinds", "labels", "lbfgs", "matching",
+              "metrics",
               "models", "newton", "optimize", "plot", "presets", "privacy_utility", "runtime", "sources",
               "span", "symbolic", "verify", "victims", "widgets")
 __all__ = [*SUBMODULES, "ReconstructionError", "ReconstructionWarning", "device", "pick", "profile",

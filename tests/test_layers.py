@@ -16,7 +16,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_validate", "archives", "errors", "kinds", "runtime"),
     ("activations", "cgls", "defence_theory", "fl", "geometry", "head", "lbfgs", "metrics", "models",
      "presets", "sources", "span", "symbolic"),
-    ("analytic", "conv", "datasets", "defences", "plot", "verify"),
+    ("analytic", "conv", "datasets", "defences", "matching", "plot", "verify"),
     ("benchmark_tables", "cnn", "conditions", "distortions", "flower", "imprint", "labels"),
     ("deployment", "newton"),
     ("optimize",),

@@ -56,7 +56,7 @@ def test_a_zero_gradient_gets_a_finite_weight():
 @pytest.mark.parametrize("name", ["euclidean", "cosine", "normalised"])
 def test_the_objectives_distance_equals_the_public_function(name):
     g, t = random_grads(lead=(3,)), random_grads()
-    fast = op._distance(op.options(None, distance=name), t)
+    fast = op.distance_for(op.options(None, distance=name), t)
     torch.testing.assert_close(fast(g, t), op.DISTANCES[name](g, t))
 
 
@@ -249,7 +249,8 @@ def test_an_attack_that_stops_above_its_threshold_warns():
         op.gradient_matching(model, target, 2, preset="stabilised", steps=1, check_every=1, tol=0.0,
                              progress=False)
         with rl.errors.scored_against_truth():  # a study scores the images itself
-            op.gradient_matching(model, target, 2, preset="stabilised", steps=1, check_every=1, progress=False)
+            op.gradient_matching(model, target, 2, preset="stabilised", steps=1, check_every=1,
+                                 progress=False)
 
 
 def test_grey_start_is_one_deterministic_image():
