@@ -228,16 +228,16 @@ def _objective(model: nn.Module, target: Message, labels: Tensor | None, opts: O
     a third of the Python time of an evaluation on LeNet-DLG).
     """
     names = list(_trainable(model))
-    weights = {k: p.detach().to(dtype) for k, p in model.named_parameters()}
-    buffers = {k: b.to(dtype) if b.is_floating_point() else b for k, b in model.named_buffers()}
     distance = distance_for(opts, target)
     replica = copy.deepcopy(model).to(dtype)  # never the caller's model (its buffers stay untouched)
     replica_parameters: dict[str, Tensor] = dict(replica.named_parameters())
     for name, parameter in replica_parameters.items():
         parameter.requires_grad_(name in names)
+    weights = {k: p.detach() for k, p in replica_parameters.items()}  # stacked per restart below
+    buffers = dict(replica.named_buffers())
 
     def forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(model, (p, buffers), (x,))
+        return functional_call(replica, (p, buffers), (x,))
 
     def objective(variables: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         x = decode(variables["x"])  # R × B × C × H × W

@@ -243,7 +243,7 @@ def explorer(victim: Client):
 
     return widgets.interactive(
         update, preset=widgets.Dropdown(options=WHOLE_IMAGE_PRESETS, value="fast", description="preset"),
-        init=widgets.Dropdown(options=(*INITS, "grey"), value="uniform", description="init"),
+        init=widgets.Dropdown(options=optimize.CHOICES["init"], value="uniform", description="init"),
         steps=widgets.IntSlider(60, 10, 300, step=10, description="step budget"),
         stop_early=widgets.Checkbox(True, description="stop early"),
         seed=widgets.IntSlider(0, 0, 9, description="seed"))
